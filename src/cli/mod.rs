@@ -1,0 +1,58 @@
+//! The command line: `madbus serve`, `madbus check-config`. Every flag can also be set by an
+//! environment variable `MADBUS_<FLAG>`.
+
+mod check_config;
+mod serve;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "madbus",
+    version,
+    about = "Real-time city-bus simulation and data platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate, record and serve (backfills history on first start).
+    Serve(serve::ServeArgs),
+    /// Validate a network file and print a summary, or every error.
+    CheckConfig(check_config::CheckConfigArgs),
+}
+
+/// Runs the command line; the binary's `main` is only this.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging();
+            serve::run(args)
+        }
+        Command::CheckConfig(args) => check_config::run(args),
+    }
+}
+
+/// JSON lines when stdout is not a terminal (containers, files), readable lines otherwise.
+/// `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if std::io::stdout().is_terminal() {
+        builder.init();
+    } else {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    }
+}

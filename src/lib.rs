@@ -1,0 +1,14 @@
+//! madbus: a real-time city-bus simulation and data platform.
+//!
+//! Data flows one way: [`network`] file -> [`sim`] world (one tick at a time, driven by
+//! [`runner`]) -> [`store`] and the live state -> the HTTP surface ([`http`]).
+//! [`app::Application`] assembles them; [`cli`] is the command line.
+
+pub mod app;
+pub mod cli;
+pub mod http;
+pub mod network;
+pub mod runner;
+pub mod sim;
+pub mod store;
+pub mod time;

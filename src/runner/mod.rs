@@ -1,0 +1,301 @@
+//! Drives the world: backfills history as fast as it can, then follows the wall clock (or
+//! an accelerated one) with no gap and no duplicate at the handover, since both are the
+//! same loop over one world. Every batch is written with the world state after it, so a
+//! restart resumes from exactly where the stored records end.
+
+pub mod live;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::sim::{Records, World};
+use crate::store::{Batch, Checkpoint, Store};
+use crate::time::{Duration, Millis};
+pub use live::{LiveState, Phase, Status};
+
+/// Rows gathered before a write while backfilling (one transaction each).
+const BACKFILL_BATCH_ROWS: usize = 50_000;
+/// Batches waiting for the writer; a full queue slows the simulator, never memory.
+const WRITE_QUEUE: usize = 4;
+/// How often old rows are pruned, in simulated time.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Simulated seconds per wall second once live.
+    pub speed: f64,
+    /// Rows older than this (behind the simulated clock) are pruned.
+    pub retention: Duration,
+    /// Show a progress bar while backfilling (on a terminal).
+    pub progress_bar: bool,
+}
+
+/// Stops the runner from another thread or task.
+#[derive(Clone, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The running simulator: join it to wait until every record is written.
+pub struct RunnerHandle {
+    stepper: tokio::task::JoinHandle<()>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl RunnerHandle {
+    pub async fn join(self) {
+        if let Err(e) = self.stepper.await {
+            tracing::error!(error = %e, "simulator task failed");
+        }
+        if let Err(e) = self.writer.await {
+            tracing::error!(error = %e, "store writer task failed");
+        }
+    }
+}
+
+/// Starts stepping `world` and writing what it records to `store`.
+pub fn spawn(
+    world: World,
+    store: Arc<dyn Store>,
+    live: Arc<LiveState>,
+    config: RunnerConfig,
+    stop: StopSignal,
+) -> RunnerHandle {
+    let (tx, rx) = mpsc::channel::<Batch>(WRITE_QUEUE);
+    let writer = tokio::spawn(write_loop(
+        rx,
+        store,
+        Arc::clone(&live),
+        config.retention,
+        stop.clone(),
+    ));
+    let stepper = tokio::task::spawn_blocking(move || step_loop(world, tx, live, config, stop));
+    RunnerHandle { stepper, writer }
+}
+
+fn checkpoint(world: &World) -> Checkpoint {
+    Checkpoint {
+        time: world.time(),
+        state_json: serde_json::to_string(&world.save()).expect("world state serialises"),
+    }
+}
+
+/// Maps wall time to simulated time once live: `anchor_sim + elapsed × speed`.
+struct Pace {
+    anchor_wall: Instant,
+    anchor_sim: Millis,
+    speed: f64,
+}
+
+impl Pace {
+    fn target(&self) -> Millis {
+        let elapsed = self.anchor_wall.elapsed().as_secs_f64() * 1000.0 * self.speed;
+        Millis(self.anchor_sim.0 + elapsed as i64)
+    }
+}
+
+fn step_loop(
+    mut world: World,
+    tx: mpsc::Sender<Batch>,
+    live: Arc<LiveState>,
+    config: RunnerConfig,
+    stop: StopSignal,
+) {
+    let tick = world.config().tick_ms;
+    let backfill_from = world.time();
+    let mut pending = Records::default();
+    let mut pace: Option<Pace> = None;
+    let progress = Progress::new(backfill_from, config.progress_bar);
+
+    let send = |pending: &mut Records, world: &World| -> bool {
+        let batch = Batch {
+            records: std::mem::take(pending),
+            checkpoint: Some(checkpoint(world)),
+        };
+        tx.blocking_send(batch).is_ok()
+    };
+
+    while !stop.is_stopped() {
+        let target = match &pace {
+            Some(p) => p.target(),
+            None => Millis::now(),
+        };
+        if world.time().0 + tick <= target.0 {
+            world.step_into(&mut pending);
+            match &pace {
+                None => {
+                    let done = progress.update(world.time(), target);
+                    live.set_progress(Phase::Backfilling { done }, world.time());
+                    if pending.len() >= BACKFILL_BATCH_ROWS {
+                        live.absorb(&newest(&pending, &world));
+                        if !send(&mut pending, &world) {
+                            break;
+                        }
+                    }
+                }
+                Some(_) => {
+                    live.absorb(&newest(&pending, &world));
+                    live.set_progress(Phase::Live, world.time());
+                }
+            }
+            continue;
+        }
+        // Caught up with the target: write what is pending, then wait for the next tick.
+        if !pending.is_empty() {
+            live.absorb(&newest(&pending, &world));
+            if !send(&mut pending, &world) {
+                break;
+            }
+        }
+        if pace.is_none() {
+            progress.finish(world.time());
+            pace = Some(Pace {
+                anchor_wall: Instant::now(),
+                anchor_sim: world.time().max(Millis::now()),
+                speed: config.speed,
+            });
+            live.set_progress(Phase::Live, world.time());
+            continue;
+        }
+        let wait_ms = (world.time().0 + tick - target.0) as f64 / config.speed;
+        std::thread::sleep(std::time::Duration::from_millis(
+            wait_ms.clamp(1.0, 100.0) as u64
+        ));
+    }
+    // Everything recorded so far is written, with the state that follows it.
+    send(&mut pending, &world);
+    live.set_phase(Phase::Stopped);
+    tracing::info!(sim_time = %world.time(), "simulator stopped");
+}
+
+/// The newest record of each entity in `records`: each recording instant emits every bus
+/// (positions) or every stop and bus (people, sensors), so the newest are the last ones.
+fn newest(records: &Records, world: &World) -> Records {
+    let (buses, stops) = (world.network().buses.len(), world.network().stops.len());
+    let last = |n: usize, len: usize| len.saturating_sub(n);
+    Records {
+        positions: records.positions[last(buses, records.positions.len())..].to_vec(),
+        people: records.people[last(stops, records.people.len())..].to_vec(),
+        sensors: records.sensors[last(stops + buses, records.sensors.len())..].to_vec(),
+        arrivals: Vec::new(),
+    }
+}
+
+async fn write_loop(
+    mut rx: mpsc::Receiver<Batch>,
+    store: Arc<dyn Store>,
+    live: Arc<LiveState>,
+    retention: Duration,
+    stop: StopSignal,
+) {
+    let mut last_prune: Option<Millis> = None;
+    let mut rows_total: u64 = 0;
+    while let Some(batch) = rx.recv().await {
+        let end = batch.checkpoint.as_ref().map(|c| c.time);
+        // Writes are idempotent, so a failed batch is simply tried again.
+        let mut delay = std::time::Duration::from_millis(100);
+        loop {
+            match store.write(batch.clone()).await {
+                Ok(stats) => {
+                    rows_total += stats.rows_written;
+                    live.set_store_error(None);
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store write failed; retrying");
+                    live.set_store_error(Some(e.to_string()));
+                    if stop.is_stopped() && delay > std::time::Duration::from_secs(5) {
+                        tracing::error!("giving up on the last batch at shutdown");
+                        break;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                }
+            }
+        }
+        if let Some(end) = end {
+            if last_prune.is_none_or(|p| end.0 - p.0 >= PRUNE_EVERY.as_millis()) {
+                last_prune = Some(end);
+                match store.prune(end.saturating_sub(retention)).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "pruned rows past retention"),
+                    Err(e) => tracing::warn!(error = %e, "pruning failed"),
+                }
+            }
+        }
+    }
+    tracing::info!(rows_written = rows_total, "store writer finished");
+}
+
+/// Backfill progress: a bar on a terminal, otherwise a log line every 10 %.
+struct Progress {
+    from: Millis,
+    bar: Option<indicatif::ProgressBar>,
+    last_logged: std::cell::Cell<u32>,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(from: Millis, bar: bool) -> Self {
+        let bar = bar.then(|| {
+            let pb = indicatif::ProgressBar::new(1000);
+            pb.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "backfill [{bar:40}] {percent:>3}% {msg} (eta {eta})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            pb
+        });
+        Self {
+            from,
+            bar,
+            last_logged: std::cell::Cell::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    /// Records progress towards `target`; returns the fraction done.
+    fn update(&self, now: Millis, target: Millis) -> f64 {
+        let total = (target.0 - self.from.0).max(1) as f64;
+        let done = ((now.0 - self.from.0) as f64 / total).clamp(0.0, 1.0);
+        // Only every simulated minute: the bar and log are not worth more.
+        if now.0 % 60_000 == 0 {
+            if let Some(bar) = &self.bar {
+                bar.set_position((done * 1000.0) as u64);
+                bar.set_message(now.to_rfc3339());
+            } else {
+                let tenth = (done * 10.0) as u32;
+                if tenth > self.last_logged.get() {
+                    self.last_logged.set(tenth);
+                    tracing::info!(percent = tenth * 10, sim_time = %now, "backfilling");
+                }
+            }
+        }
+        done
+    }
+
+    fn finish(&self, now: Millis) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        let simulated_s = (now.0 - self.from.0) as f64 / 1000.0;
+        tracing::info!(
+            simulated = %Duration::from_millis(now.0 - self.from.0),
+            wall_s = format!("{:.2}", self.started.elapsed().as_secs_f64()),
+            x_real_time = format!("{:.0}", simulated_s / self.started.elapsed().as_secs_f64().max(1e-9)),
+            "caught up with the clock; running live"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! What one simulation step produces: the four time series of SPEC §3.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::network::{BusId, LineId, StopId};
+use crate::time::Millis;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntityType {
+    Bus,
+    Stop,
+}
+
+impl EntityType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityType::Bus => "bus",
+            EntityType::Stop => "stop",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "bus" => Some(EntityType::Bus),
+            "stop" => Some(EntityType::Stop),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DoorStatus {
+    Open,
+    Closed,
+}
+
+impl DoorStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DoorStatus::Open => "open",
+            DoorStatus::Closed => "closed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(DoorStatus::Open),
+            "closed" => Some(DoorStatus::Closed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusPosition {
+    pub bus_id: BusId,
+    pub line_id: LineId,
+    pub time: Millis,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub speed_kmh: f64,
+    pub direction: u8,
+    pub passenger_count: u32,
+    pub next_stop_id: StopId,
+    pub distance_to_next_stop_m: f64,
+    pub at_stop: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeopleCount {
+    pub stop_id: StopId,
+    pub time: Millis,
+    pub count: u32,
+    pub line_ids: Arc<[LineId]>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorReading {
+    pub entity_type: EntityType,
+    /// A bus id or a stop id, as `entity_type` says.
+    pub entity_id: Arc<str>,
+    pub time: Millis,
+    pub temperature: f64,
+    pub humidity: f64,
+    /// Buses only.
+    pub co2_level: Option<f64>,
+    /// Buses only.
+    pub door_status: Option<DoorStatus>,
+}
+
+/// A bus serving a stop: alighting, then boarding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusArrival {
+    pub bus_id: BusId,
+    pub line_id: LineId,
+    pub stop_id: StopId,
+    pub time: Millis,
+    /// The direction the bus serves the stop in (after turning round at a terminal).
+    pub direction: u8,
+    pub boarded: u32,
+    pub alighted: u32,
+    pub passengers_after: u32,
+    pub waiting_after: u32,
+}
+
+/// Everything recorded by one or more steps, in time order within each series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Records {
+    pub positions: Vec<BusPosition>,
+    pub people: Vec<PeopleCount>,
+    pub sensors: Vec<SensorReading>,
+    pub arrivals: Vec<BusArrival>,
+}
+
+impl Records {
+    pub fn len(&self) -> usize {
+        self.positions.len() + self.people.len() + self.sensors.len() + self.arrivals.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn append(&mut self, other: &mut Records) {
+        self.positions.append(&mut other.positions);
+        self.people.append(&mut other.people);
+        self.sensors.append(&mut other.sensors);
+        self.arrivals.append(&mut other.arrivals);
+    }
+}

@@ -1,0 +1,483 @@
+//! The embedded store: one SQLite file in the data directory, WAL mode, one writer
+//! connection and a small pool of read-only connections (readers never block the writer).
+//! Every statement is a fixed string with bound parameters.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, Transaction, params};
+
+use super::{Batch, Checkpoint, Page, RangeQuery, Row, Series, Store, StoreError, WriteStats};
+use crate::network::{BusId, Id};
+use crate::sim::{BusArrival, BusPosition, DoorStatus, EntityType, PeopleCount, SensorReading};
+use crate::time::Millis;
+
+pub const DB_FILE: &str = "madbus.db";
+/// Read connections kept open for reuse.
+const READ_POOL: usize = 8;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: the four series and the saved world.
+    "CREATE TABLE bus_positions (
+        bus_id TEXT NOT NULL, t INTEGER NOT NULL, line_id TEXT NOT NULL,
+        latitude REAL NOT NULL, longitude REAL NOT NULL, speed_kmh REAL NOT NULL,
+        direction INTEGER NOT NULL, passenger_count INTEGER NOT NULL,
+        next_stop_id TEXT NOT NULL, distance_to_next_stop_m REAL NOT NULL, at_stop INTEGER NOT NULL,
+        PRIMARY KEY (bus_id, t)) WITHOUT ROWID;
+     CREATE TABLE people_count (
+        stop_id TEXT NOT NULL, t INTEGER NOT NULL, count INTEGER NOT NULL, line_ids TEXT NOT NULL,
+        PRIMARY KEY (stop_id, t)) WITHOUT ROWID;
+     CREATE TABLE sensors (
+        entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, t INTEGER NOT NULL,
+        temperature REAL NOT NULL, humidity REAL NOT NULL, co2_level REAL, door_status TEXT,
+        PRIMARY KEY (entity_type, entity_id, t)) WITHOUT ROWID;
+     CREATE TABLE bus_arrivals (
+        bus_id TEXT NOT NULL, t INTEGER NOT NULL, line_id TEXT NOT NULL, stop_id TEXT NOT NULL,
+        direction INTEGER NOT NULL, boarded INTEGER NOT NULL, alighted INTEGER NOT NULL,
+        passengers_after INTEGER NOT NULL, waiting_after INTEGER NOT NULL,
+        PRIMARY KEY (bus_id, t)) WITHOUT ROWID;
+     CREATE TABLE world_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1), t INTEGER NOT NULL, state TEXT NOT NULL);",
+];
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir` and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| backend(format!("cannot create {}: {e}", data_dir.display())))?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn = Connection::open(&path).map_err(backend)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA busy_timeout = 5000;
+             PRAGMA cache_size = -65536;",
+        )
+        .map_err(backend)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            path,
+            writer: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a pooled read-only connection, off the async runtime.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let path = self.path.clone();
+        let pool = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => open_reader(&path)?,
+            };
+            let result = f(&conn).map_err(backend);
+            let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < READ_POOL {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(backend)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(backend)?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew {
+            found: version,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(sql).map_err(backend)?;
+        // PRAGMA takes no bound parameters; the value is our own integer.
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn write_batch(tx: &Transaction, batch: &Batch) -> rusqlite::Result<u64> {
+    let mut written = 0u64;
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT OR IGNORE INTO bus_positions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for p in &batch.records.positions {
+            written += st.execute(params![
+                p.bus_id.as_str(),
+                p.time.0,
+                p.line_id.as_str(),
+                p.latitude,
+                p.longitude,
+                p.speed_kmh,
+                p.direction,
+                p.passenger_count,
+                p.next_stop_id.as_str(),
+                p.distance_to_next_stop_m,
+                p.at_stop,
+            ])? as u64;
+        }
+    }
+    {
+        let mut st =
+            tx.prepare_cached("INSERT OR IGNORE INTO people_count VALUES (?1, ?2, ?3, ?4)")?;
+        for p in &batch.records.people {
+            let lines = p
+                .line_ids
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
+            written += st.execute(params![p.stop_id.as_str(), p.time.0, p.count, lines])? as u64;
+        }
+    }
+    {
+        let mut st =
+            tx.prepare_cached("INSERT OR IGNORE INTO sensors VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+        for s in &batch.records.sensors {
+            written += st.execute(params![
+                s.entity_type.as_str(),
+                &*s.entity_id,
+                s.time.0,
+                s.temperature,
+                s.humidity,
+                s.co2_level,
+                s.door_status.map(DoorStatus::as_str),
+            ])? as u64;
+        }
+    }
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT OR IGNORE INTO bus_arrivals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for a in &batch.records.arrivals {
+            written += st.execute(params![
+                a.bus_id.as_str(),
+                a.time.0,
+                a.line_id.as_str(),
+                a.stop_id.as_str(),
+                a.direction,
+                a.boarded,
+                a.alighted,
+                a.passengers_after,
+                a.waiting_after,
+            ])? as u64;
+        }
+    }
+    if let Some(cp) = &batch.checkpoint {
+        tx.prepare_cached(
+            "INSERT INTO world_state (id, t, state) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET t = excluded.t, state = excluded.state",
+        )?
+        .execute(params![cp.time.0, cp.state_json])?;
+    }
+    Ok(written)
+}
+
+/// How a series is laid out: its table, key columns and row decoder. All fixed strings.
+struct Layout {
+    columns: &'static str,
+    table: &'static str,
+    /// Condition on `:id` (and `:kind` for sensors).
+    key: &'static str,
+    decode: fn(&rusqlite::Row) -> rusqlite::Result<Row>,
+}
+
+fn layout(series: Series) -> Layout {
+    match series {
+        Series::BusPositions => Layout {
+            columns: "bus_id, t, line_id, latitude, longitude, speed_kmh, direction, passenger_count, next_stop_id, distance_to_next_stop_m, at_stop",
+            table: "bus_positions",
+            key: "bus_id = :id",
+            decode: |r| decode_position(r).map(Row::Position),
+        },
+        Series::PeopleCount => Layout {
+            columns: "stop_id, t, count, line_ids",
+            table: "people_count",
+            key: "stop_id = :id",
+            decode: |r| {
+                let lines: String = r.get(3)?;
+                let line_ids = lines
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(parse_id)
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(Row::People(PeopleCount {
+                    stop_id: parse_id(&r.get::<_, String>(0)?)?,
+                    time: Millis(r.get(1)?),
+                    count: r.get(2)?,
+                    line_ids: line_ids.into(),
+                }))
+            },
+        },
+        Series::Sensors(_) => Layout {
+            columns: "entity_type, entity_id, t, temperature, humidity, co2_level, door_status",
+            table: "sensors",
+            key: "entity_id = :id AND entity_type = :kind",
+            decode: |r| {
+                let kind: String = r.get(0)?;
+                let door: Option<String> = r.get(6)?;
+                Ok(Row::Sensor(SensorReading {
+                    entity_type: EntityType::parse(&kind)
+                        .ok_or_else(|| corrupt("entity_type", &kind))?,
+                    entity_id: r.get::<_, String>(1)?.into(),
+                    time: Millis(r.get(2)?),
+                    temperature: r.get(3)?,
+                    humidity: r.get(4)?,
+                    co2_level: r.get(5)?,
+                    door_status: door
+                        .map(|d| DoorStatus::parse(&d).ok_or_else(|| corrupt("door_status", &d)))
+                        .transpose()?,
+                }))
+            },
+        },
+        Series::BusArrivals => Layout {
+            columns: "bus_id, t, line_id, stop_id, direction, boarded, alighted, passengers_after, waiting_after",
+            table: "bus_arrivals",
+            key: "bus_id = :id",
+            decode: |r| {
+                Ok(Row::Arrival(BusArrival {
+                    bus_id: parse_id(&r.get::<_, String>(0)?)?,
+                    time: Millis(r.get(1)?),
+                    line_id: parse_id(&r.get::<_, String>(2)?)?,
+                    stop_id: parse_id(&r.get::<_, String>(3)?)?,
+                    direction: r.get(4)?,
+                    boarded: r.get(5)?,
+                    alighted: r.get(6)?,
+                    passengers_after: r.get(7)?,
+                    waiting_after: r.get(8)?,
+                }))
+            },
+        },
+    }
+}
+
+fn decode_position(r: &rusqlite::Row) -> rusqlite::Result<BusPosition> {
+    Ok(BusPosition {
+        bus_id: parse_id(&r.get::<_, String>(0)?)?,
+        time: Millis(r.get(1)?),
+        line_id: parse_id(&r.get::<_, String>(2)?)?,
+        latitude: r.get(3)?,
+        longitude: r.get(4)?,
+        speed_kmh: r.get(5)?,
+        direction: r.get(6)?,
+        passenger_count: r.get(7)?,
+        next_stop_id: parse_id(&r.get::<_, String>(8)?)?,
+        distance_to_next_stop_m: r.get(9)?,
+        at_stop: r.get(10)?,
+    })
+}
+
+fn corrupt(field: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("bad {field} {value:?}").into(),
+    )
+}
+
+fn parse_id<K>(s: &str) -> rusqlite::Result<Id<K>> {
+    Id::parse(s).map_err(|_| corrupt("id", s))
+}
+
+/// Named parameters for a series' key, followed by `rest`.
+fn key_params<'a>(
+    series: Series,
+    id: &'a String,
+    rest: &[(&'static str, &'a dyn ToSql)],
+) -> Vec<(&'static str, &'a dyn ToSql)> {
+    let mut out: Vec<(&'static str, &'a dyn ToSql)> = vec![(":id", id)];
+    if let Series::Sensors(kind) = series {
+        out.push((":kind", kind_str(kind)));
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+fn kind_str(kind: EntityType) -> &'static &'static str {
+    match kind {
+        EntityType::Bus => &"bus",
+        EntityType::Stop => &"stop",
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn write(&self, batch: Batch) -> Result<WriteStats, StoreError> {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction().map_err(backend)?;
+            let rows_written = write_batch(&tx, &batch).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(WriteStats { rows_written })
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    async fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+            conn.query_row("SELECT t, state FROM world_state WHERE id = 1", [], |r| {
+                Ok(Checkpoint {
+                    time: Millis(r.get(0)?),
+                    state_json: r.get(1)?,
+                })
+            })
+            .optional()
+            .map_err(backend)
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    async fn as_of(&self, series: Series, id: &str, at: Millis) -> Result<Option<Row>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            let l = layout(series);
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {} AND t <= :at ORDER BY t DESC LIMIT 1",
+                l.columns, l.table, l.key
+            );
+            let mut st = conn.prepare_cached(&sql)?;
+            st.query_row(&*key_params(series, &id, &[(":at", &at.0)]), |r| {
+                (l.decode)(r)
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn range(&self, q: RangeQuery) -> Result<Page, StoreError> {
+        self.read(move |conn| {
+            let l = layout(q.series);
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {} AND t >= :from AND t <= :to AND t > :after ORDER BY t ASC LIMIT :fetch",
+                l.columns, l.table, l.key
+            );
+            let after = q.after.map_or(i64::MIN, |c| c.time().0);
+            let fetch = q.limit.saturating_add(1) as i64;
+            let mut st = conn.prepare_cached(&sql)?;
+            let mut rows = st
+                .query_map(
+                    &*key_params(
+                        q.series,
+                        &q.id,
+                        &[(":from", &q.from.0), (":to", &q.to.0), (":after", &after), (":fetch", &fetch)],
+                    ),
+                    |r| (l.decode)(r),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let next_cursor = if rows.len() > q.limit {
+                rows.truncate(q.limit);
+                rows.last().map(|r| super::Cursor::after(r.time()))
+            } else {
+                None
+            };
+            Ok(Page { rows, next_cursor })
+        })
+        .await
+    }
+
+    async fn line_snapshot(
+        &self,
+        bus_ids: &[BusId],
+        at: Millis,
+    ) -> Result<Vec<BusPosition>, StoreError> {
+        let ids: Vec<String> = bus_ids.iter().map(|b| b.to_string()).collect();
+        self.read(move |conn| {
+            let l = layout(Series::BusPositions);
+            let sql = format!(
+                "SELECT {} FROM bus_positions WHERE bus_id = ?1 AND t <= ?2 ORDER BY t DESC LIMIT 1",
+                l.columns
+            );
+            let mut st = conn.prepare_cached(&sql)?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(p) = st.query_row(params![id, at.0], decode_position).optional()? {
+                    out.push(p);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn prune(&self, before: Millis) -> Result<u64, StoreError> {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction().map_err(backend)?;
+            let mut deleted = 0u64;
+            for sql in [
+                "DELETE FROM bus_positions WHERE t < ?1",
+                "DELETE FROM people_count WHERE t < ?1",
+                "DELETE FROM sensors WHERE t < ?1",
+                "DELETE FROM bus_arrivals WHERE t < ?1",
+            ] {
+                deleted += tx.execute(sql, params![before.0]).map_err(backend)? as u64;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(deleted)
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    async fn time_span(&self) -> Result<Option<(Millis, Millis)>, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT min(t), max(t) FROM bus_positions", [], |r| {
+                let (lo, hi): (Option<i64>, Option<i64>) = (r.get(0)?, r.get(1)?);
+                Ok(lo.zip(hi).map(|(lo, hi)| (Millis(lo), Millis(hi))))
+            })
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+            .await
+    }
+}

@@ -1,0 +1,161 @@
+//! Time as the whole system sees it: UTC epoch milliseconds ([`Millis`]), human durations
+//! (`30s`, `15m`, `1h`, `5d`) and the RFC 3339 text the APIs speak.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// An instant as UTC milliseconds since the Unix epoch. Stored and compared as an integer
+/// everywhere; turned into text only at the edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Millis(pub i64);
+
+impl Millis {
+    pub const MIN: Millis = Millis(i64::MIN);
+    pub const MAX: Millis = Millis(i64::MAX);
+
+    /// The wall clock now.
+    pub fn now() -> Self {
+        Millis(jiff::Timestamp::now().as_millisecond())
+    }
+
+    pub fn as_i64(self) -> i64 {
+        self.0
+    }
+
+    /// Rounds down to a multiple of `step_ms`.
+    pub fn floor_to(self, step_ms: i64) -> Self {
+        Millis(self.0.div_euclid(step_ms) * step_ms)
+    }
+
+    pub fn saturating_add(self, d: Duration) -> Self {
+        Millis(self.0.saturating_add(d.as_millis()))
+    }
+
+    pub fn saturating_sub(self, d: Duration) -> Self {
+        Millis(self.0.saturating_sub(d.as_millis()))
+    }
+
+    /// RFC 3339 in UTC with milliseconds and `Z`, e.g. `2026-11-25T08:00:00.000Z`.
+    pub fn to_rfc3339(self) -> String {
+        match jiff::Timestamp::from_millisecond(self.0) {
+            Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            Err(_) => format!("{}ms", self.0),
+        }
+    }
+
+    /// Parses RFC 3339 (`Z` or an offset) or epoch milliseconds.
+    pub fn parse(s: &str) -> Result<Self, TimeError> {
+        let s = s.trim();
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s
+                .parse::<i64>()
+                .map(Millis)
+                .map_err(|_| TimeError(s.to_string()));
+        }
+        jiff::Timestamp::from_str(s)
+            .map(|ts| Millis(ts.as_millisecond()))
+            .map_err(|_| TimeError(s.to_string()))
+    }
+}
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a time: use RFC 3339 (2026-11-25T08:00:00Z or with an offset) or epoch milliseconds"
+)]
+pub struct TimeError(pub String);
+
+/// A non-negative span of time written `500ms`, `30s`, `15m`, `1h` or `5d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(i64);
+
+impl Duration {
+    pub const fn from_millis(ms: i64) -> Self {
+        Duration(ms)
+    }
+    pub const fn from_secs(s: i64) -> Self {
+        Duration(s * 1000)
+    }
+    pub const fn as_millis(self) -> i64 {
+        self.0
+    }
+    pub fn as_std(self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0 as u64)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a duration: write a whole number and a unit, e.g. 500ms, 30s, 15m, 1h or 5d")]
+pub struct DurationError(pub String);
+
+impl FromStr for Duration {
+    type Err = DurationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || DurationError(s.to_string());
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+        let (num, unit) = t.split_at(split);
+        let n: i64 = num.parse().map_err(|_| err())?;
+        let scale = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(err()),
+        };
+        n.checked_mul(scale).map(Duration).ok_or_else(err)
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0;
+        for (unit, scale) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+        ] {
+            if ms != 0 && ms % scale == 0 {
+                return write!(f, "{}{unit}", ms / scale);
+            }
+        }
+        write!(f, "{ms}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!("5d".parse::<Duration>().unwrap().as_millis(), 432_000_000);
+        assert_eq!("30s".parse::<Duration>().unwrap(), Duration::from_secs(30));
+        assert_eq!("250ms".parse::<Duration>().unwrap().as_millis(), 250);
+        for bad in ["", "5", "d", "5 days", "-1s", "1.5h"] {
+            assert!(bad.parse::<Duration>().is_err(), "{bad}");
+        }
+        assert_eq!(Duration::from_secs(3600).to_string(), "1h");
+        assert_eq!(Duration::from_millis(1500).to_string(), "1500ms");
+    }
+
+    #[test]
+    fn times() {
+        let t = Millis::parse("2026-03-29T01:00:00.250Z").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-03-29T01:00:00.250Z");
+        assert_eq!(Millis::parse("2026-03-29T03:00:00.250+02:00").unwrap(), t);
+        assert_eq!(Millis::parse(&t.0.to_string()).unwrap(), t);
+        assert!(Millis::parse("yesterday").is_err());
+        assert!(Millis::parse("2026-13-01T00:00:00Z").is_err());
+    }
+}
