@@ -1,0 +1,288 @@
+//! The store contract: written once, run against every implementation. Data comes from a
+//! real world run, so the rows are the ones the server writes.
+
+use std::sync::Arc;
+
+use madbus::network::{BusId, Network};
+use madbus::sim::{EntityType, Records, SimConfig, World};
+use madbus::store::{Batch, Checkpoint, RangeQuery, Row, Series, SqliteStore, Store};
+use madbus::time::Millis;
+
+/// 30 simulated minutes of the default network.
+fn records() -> Records {
+    let start = Millis::parse("2026-11-23T07:00:00Z").unwrap();
+    let mut world = World::new(Arc::new(Network::default_network()), SimConfig::default(), start);
+    let mut all = Records::default();
+    for _ in 0..1_800 {
+        world.step_into(&mut all);
+    }
+    all
+}
+
+async fn filled(store: &dyn Store) -> Records {
+    let rec = records();
+    let stats = store
+        .write(Batch {
+            records: rec.clone(),
+            checkpoint: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(stats.rows_written, rec.len() as u64);
+    rec
+}
+
+fn positions_of<'a>(rec: &'a Records, bus: &str) -> Vec<&'a madbus::sim::BusPosition> {
+    rec.positions.iter().filter(|p| p.bus_id.as_str() == bus).collect()
+}
+
+pub mod contract {
+    use super::*;
+
+    pub async fn latest(store: &dyn Store) {
+        let rec = filled(store).await;
+        let last = *positions_of(&rec, "B002").last().unwrap();
+        assert_eq!(
+            store.latest(Series::BusPositions, "B002").await.unwrap(),
+            Some(Row::Position(last.clone()))
+        );
+        let people = rec.people.iter().rfind(|p| p.stop_id.as_str() == "S003").unwrap();
+        assert_eq!(
+            store.latest(Series::PeopleCount, "S003").await.unwrap(),
+            Some(Row::People(people.clone()))
+        );
+        let sensor = rec
+            .sensors
+            .iter()
+            .rfind(|s| &*s.entity_id == "B101" && s.entity_type == EntityType::Bus)
+            .unwrap();
+        assert_eq!(
+            store.latest(Series::Sensors(EntityType::Bus), "B101").await.unwrap(),
+            Some(Row::Sensor(sensor.clone()))
+        );
+        // A bus id asked for as a stop's sensors has no rows.
+        assert_eq!(store.latest(Series::Sensors(EntityType::Stop), "B101").await.unwrap(), None);
+        assert_eq!(store.latest(Series::BusPositions, "B999").await.unwrap(), None);
+    }
+
+    pub async fn as_of(store: &dyn Store) {
+        let rec = filled(store).await;
+        let list = positions_of(&rec, "B001");
+        let (a, b) = (list[10], list[11]);
+        let exact = store.as_of(Series::BusPositions, "B001", a.time).await.unwrap();
+        assert_eq!(exact, Some(Row::Position(a.clone())), "exactly at a record");
+        let between = Millis(a.time.0 + (b.time.0 - a.time.0) / 2);
+        let got = store.as_of(Series::BusPositions, "B001", between).await.unwrap();
+        assert_eq!(got, Some(Row::Position(a.clone())), "between two records");
+        let before = Millis(list[0].time.0 - 1);
+        assert_eq!(store.as_of(Series::BusPositions, "B001", before).await.unwrap(), None);
+        // Arrivals are events at any millisecond.
+        let arrival = rec.arrivals.iter().find(|a| a.bus_id.as_str() == "B003").unwrap();
+        assert_eq!(
+            store.as_of(Series::BusArrivals, "B003", arrival.time).await.unwrap(),
+            Some(Row::Arrival(arrival.clone()))
+        );
+    }
+
+    pub async fn range_pages(store: &dyn Store) {
+        let rec = filled(store).await;
+        let list = positions_of(&rec, "B101");
+        let (from, to) = (list[3].time, list[200].time);
+        let expected: Vec<Row> = list[3..=200].iter().map(|p| Row::Position((*p).clone())).collect();
+        let mut got = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let page = store
+                .range(RangeQuery {
+                    series: Series::BusPositions,
+                    id: "B101".into(),
+                    from,
+                    to,
+                    limit: 7,
+                    after,
+                })
+                .await
+                .unwrap();
+            assert!(page.rows.len() <= 7);
+            got.extend(page.rows);
+            pages += 1;
+            match page.next_cursor {
+                Some(c) => after = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(got, expected, "pages cover every row exactly once, in order");
+        assert_eq!(pages, expected.len().div_ceil(7));
+        // Sensors of stops, over everything.
+        let all = store
+            .range(RangeQuery {
+                series: Series::Sensors(EntityType::Stop),
+                id: "S001".into(),
+                from: Millis::MIN,
+                to: Millis::MAX,
+                limit: 1_000,
+                after: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.rows.len(), 30);
+        assert_eq!(all.next_cursor, None);
+    }
+
+    pub async fn line_snapshot(store: &dyn Store) {
+        let rec = filled(store).await;
+        let net = Network::default_network();
+        let line = net.line("L2").unwrap();
+        let ids: Vec<BusId> = line.buses.iter().map(|&b| net.buses[b].id.clone()).collect();
+        let t = Millis(positions_of(&rec, "B101")[50].time.0 + 2_000);
+        let snap = store.line_snapshot(&ids, t).await.unwrap();
+        assert_eq!(snap.len(), 4);
+        for (p, id) in snap.iter().zip(&ids) {
+            assert_eq!(&p.bus_id, id);
+            let expected = store.as_of(Series::BusPositions, id.as_str(), t).await.unwrap();
+            assert_eq!(Some(Row::Position(p.clone())), expected);
+        }
+    }
+
+    pub async fn rewriting_adds_nothing(store: &dyn Store) {
+        let rec = filled(store).await;
+        let again = store
+            .write(Batch {
+                records: rec.clone(),
+                checkpoint: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(again.rows_written, 0);
+        let page = store
+            .range(RangeQuery {
+                series: Series::PeopleCount,
+                id: "S101".into(),
+                from: Millis::MIN,
+                to: Millis::MAX,
+                limit: 10_000,
+                after: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.rows.len(), 30);
+    }
+
+    pub async fn pruning(store: &dyn Store) {
+        let rec = filled(store).await;
+        let list = positions_of(&rec, "B001");
+        let cut = list[100].time;
+        let older = rec.len()
+            - rec.positions.iter().filter(|p| p.time >= cut).count()
+            - rec.people.iter().filter(|p| p.time >= cut).count()
+            - rec.sensors.iter().filter(|p| p.time >= cut).count()
+            - rec.arrivals.iter().filter(|p| p.time >= cut).count();
+        assert_eq!(store.prune(cut).await.unwrap(), older as u64);
+        assert_eq!(store.as_of(Series::BusPositions, "B001", Millis(cut.0 - 1)).await.unwrap(), None);
+        assert!(store.as_of(Series::BusPositions, "B001", cut).await.unwrap().is_some());
+        let (lo, hi) = store.time_span().await.unwrap().unwrap();
+        assert_eq!((lo, hi), (cut, list.last().unwrap().time));
+    }
+
+    pub async fn checkpoint(store: &dyn Store) {
+        assert_eq!(store.checkpoint().await.unwrap(), None);
+        for t in [1_000, 2_000] {
+            let cp = Checkpoint {
+                time: Millis(t),
+                state_json: format!("{{\"t\":{t}}}"),
+            };
+            store
+                .write(Batch {
+                    records: Records::default(),
+                    checkpoint: Some(cp.clone()),
+                })
+                .await
+                .unwrap();
+            assert_eq!(store.checkpoint().await.unwrap(), Some(cp));
+        }
+    }
+
+    pub async fn hostile_ids_are_only_values(store: &dyn Store) {
+        filled(store).await;
+        for id in ["S001' OR '1'='1", "B001; DROP TABLE bus_positions; --", "%", "*"] {
+            assert_eq!(store.latest(Series::BusPositions, id).await.unwrap(), None, "{id}");
+            assert_eq!(store.latest(Series::PeopleCount, id).await.unwrap(), None, "{id}");
+        }
+        assert!(store.latest(Series::BusPositions, "B001").await.unwrap().is_some());
+        store.ping().await.unwrap();
+    }
+}
+
+/// Runs every contract test against one implementation, each on a fresh store.
+macro_rules! store_contract {
+    ($module:ident, $make:expr) => {
+        mod $module {
+            use super::*;
+            #[tokio::test]
+            async fn latest() {
+                let (_guard, store) = $make;
+                contract::latest(&store).await;
+            }
+            #[tokio::test]
+            async fn as_of() {
+                let (_guard, store) = $make;
+                contract::as_of(&store).await;
+            }
+            #[tokio::test]
+            async fn range_pages() {
+                let (_guard, store) = $make;
+                contract::range_pages(&store).await;
+            }
+            #[tokio::test]
+            async fn line_snapshot() {
+                let (_guard, store) = $make;
+                contract::line_snapshot(&store).await;
+            }
+            #[tokio::test]
+            async fn rewriting_adds_nothing() {
+                let (_guard, store) = $make;
+                contract::rewriting_adds_nothing(&store).await;
+            }
+            #[tokio::test]
+            async fn pruning() {
+                let (_guard, store) = $make;
+                contract::pruning(&store).await;
+            }
+            #[tokio::test]
+            async fn checkpoint() {
+                let (_guard, store) = $make;
+                contract::checkpoint(&store).await;
+            }
+            #[tokio::test]
+            async fn hostile_ids_are_only_values() {
+                let (_guard, store) = $make;
+                contract::hostile_ids_are_only_values(&store).await;
+            }
+        }
+    };
+}
+
+fn sqlite() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+store_contract!(sqlite_store, sqlite());
+
+#[tokio::test]
+async fn sqlite_reopens_with_its_data_and_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = {
+        let store = SqliteStore::open(dir.path()).unwrap();
+        filled(&store).await
+    };
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let last = rec.positions.last().unwrap();
+    assert_eq!(
+        store.latest(Series::BusPositions, last.bus_id.as_str()).await.unwrap(),
+        Some(Row::Position(last.clone()))
+    );
+    let _ = Arc::new(store);
+}
