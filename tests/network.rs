@@ -32,17 +32,23 @@ fn default_network_matches_the_reference_table() {
     let text = std::fs::read_to_string(tsv).unwrap();
     for row in text.lines().skip(1) {
         let f: Vec<&str> = row.split('\t').collect();
-        let line = net.line(f[1]).unwrap_or_else(|| panic!("line {} missing", f[1]));
+        let line = net
+            .line(f[1])
+            .unwrap_or_else(|| panic!("line {} missing", f[1]));
         assert_eq!(line.name, f[2]);
         if f[0] == "stop" {
-            let s = net.stop(f[3]).unwrap_or_else(|| panic!("stop {} missing", f[3]));
+            let s = net
+                .stop(f[3])
+                .unwrap_or_else(|| panic!("stop {} missing", f[3]));
             assert_eq!(s.name, f[4]);
             assert_eq!(s.position.lat, f[5].parse::<f64>().unwrap());
             assert_eq!(s.position.lon, f[6].parse::<f64>().unwrap());
             assert_eq!(s.is_terminal, f[7] == "true");
             assert_eq!(s.base_arrival_rate, f[8].parse::<f64>().unwrap());
         } else {
-            let b = net.bus(f[3]).unwrap_or_else(|| panic!("bus {} missing", f[3]));
+            let b = net
+                .bus(f[3])
+                .unwrap_or_else(|| panic!("bus {} missing", f[3]));
             assert_eq!(b.capacity, f[9].parse::<u32>().unwrap());
             assert_eq!(b.initial_position, f[10].parse::<f64>().unwrap());
             assert_eq!(net.lines[b.line].id.as_str(), f[1]);
@@ -58,7 +64,10 @@ fn original_format_loads_unchanged() {
     let loaded = network::load_file(&path).expect("the original file loads");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let net = loaded.network;
-    assert_eq!((net.lines.len(), net.stops.len(), net.buses.len()), (9, 51, 24));
+    assert_eq!(
+        (net.lines.len(), net.stops.len(), net.buses.len()),
+        (9, 51, 24)
+    );
 }
 
 const GOOD_LINE: &str = r#"
@@ -115,13 +124,22 @@ fn fewer_than_two_stops() {
         "      - { stop_id: B, name: b, latitude: 40.41, longitude: -3.70, is_terminal: true, base_arrival_rate: 1.0 }\n",
         "",
     );
-    assert_error(&body, "line L1, field `stops`: has 1 stop(s); a line needs at least 2");
+    assert_error(
+        &body,
+        "line L1, field `stops`: has 1 stop(s); a line needs at least 2",
+    );
 }
 
 #[test]
 fn no_bus() {
-    let body = GOOD_LINE.replace("      - { bus_id: X1, capacity: 80, initial_position: 0.0 }\n", "");
-    assert_error(&body, "line L1, field `buses`: is missing or empty; a line needs at least 1 bus");
+    let body = GOOD_LINE.replace(
+        "      - { bus_id: X1, capacity: 80, initial_position: 0.0 }\n",
+        "",
+    );
+    assert_error(
+        &body,
+        "line L1, field `buses`: is missing or empty; a line needs at least 1 bus",
+    );
 }
 
 #[test]
@@ -135,7 +153,10 @@ fn latitude_out_of_range() {
 #[test]
 fn longitude_out_of_range() {
     assert_error(
-        &GOOD_LINE.replace("longitude: -3.70, is_terminal: true, base_arrival_rate: 1.0 }\n      - { stop_id: B", "longitude: -190, is_terminal: true, base_arrival_rate: 1.0 }\n      - { stop_id: B"),
+        &GOOD_LINE.replace(
+            "longitude: -3.70, is_terminal: true, base_arrival_rate: 1.0 }\n      - { stop_id: B",
+            "longitude: -190, is_terminal: true, base_arrival_rate: 1.0 }\n      - { stop_id: B",
+        ),
         "line L1, stop A, field `longitude`: -190 is out of range (-180 to 180)",
     );
 }
@@ -166,7 +187,10 @@ fn first_and_last_stops_must_be_terminals() {
         "latitude: 40.41, longitude: -3.70, is_terminal: true",
         "latitude: 40.41, longitude: -3.70, is_terminal: false",
     );
-    assert_error(&last, "stop B, field `is_terminal`: is false but this is the line's last stop");
+    assert_error(
+        &last,
+        "stop B, field `is_terminal`: is false but this is the line's last stop",
+    );
 }
 
 #[test]
@@ -217,11 +241,17 @@ fn shared_stop_is_one_stop_of_several_lines() {
 
 #[test]
 fn unknown_keys_are_warnings() {
-    let text = format!("lines:{}", GOOD_LINE.replace("    name: One\n", "    name: One\n    colour: red\n"));
+    let text = format!(
+        "lines:{}",
+        GOOD_LINE.replace("    name: One\n", "    name: One\n    colour: red\n")
+    );
     let loaded = network::parse_str(&text, "t.yaml").expect("warnings do not fail the load");
     let w = &loaded.warnings[0];
     assert_eq!(w.severity, Severity::Warning);
-    assert_eq!(w.to_string(), "warning: t.yaml:2: line L1, field `colour`: unknown key, ignored");
+    assert_eq!(
+        w.to_string(),
+        "warning: t.yaml:2: line L1, field `colour`: unknown key, ignored"
+    );
 }
 
 #[test]
@@ -230,12 +260,17 @@ fn shape_places_stops_along_it() {
         "    stops:",
         "    shape: [[40.40, -3.70], [40.405, -3.69], [40.41, -3.70]]\n    stops:",
     );
-    let net = network::parse_str(&format!("lines:{shaped}"), "t.yaml").unwrap().network;
+    let net = network::parse_str(&format!("lines:{shaped}"), "t.yaml")
+        .unwrap()
+        .network;
     let line = net.line("L1").unwrap();
     assert_eq!(line.route.points().len(), 3);
     // The path goes out east and back, so it is longer than the straight 1.1 km.
     assert!(line.length_m() > 1_500.0, "{}", line.length_m());
-    let far = GOOD_LINE.replace("    stops:", "    shape: [[41.0, -3.0], [41.1, -3.0]]\n    stops:");
+    let far = GOOD_LINE.replace(
+        "    stops:",
+        "    shape: [[41.0, -3.0], [41.1, -3.0]]\n    stops:",
+    );
     assert_error(&far, "line L1, field `shape`: stop A is");
 }
 
@@ -250,7 +285,10 @@ fn every_error_is_listed_not_only_the_first() {
 #[test]
 fn syntax_errors_name_the_place() {
     let errors = errors_of("\n  - line_id: [1\n");
-    assert!(errors[0].starts_with("error: test.yaml: not a valid network file"), "{errors:?}");
+    assert!(
+        errors[0].starts_with("error: test.yaml: not a valid network file"),
+        "{errors:?}"
+    );
     assert!(errors[0].contains("line 2"), "{errors:?}");
 }
 
@@ -269,9 +307,16 @@ fn check_config_command() {
         .replace("latitude: 40.40", "latitude: 95.0")
         .replace("capacity: 80", "capacity: 0");
     std::fs::write(&bad, format!("lines:{body}")).unwrap();
-    let failed = Command::new(bin).arg("check-config").arg(&bad).output().unwrap();
+    let failed = Command::new(bin)
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(failed.status.code(), Some(1));
     let err = String::from_utf8_lossy(&failed.stderr);
-    assert!(err.contains("field `latitude`") && err.contains("field `capacity`"), "{err}");
+    assert!(
+        err.contains("field `latitude`") && err.contains("field `capacity`"),
+        "{err}"
+    );
     assert!(err.contains("bad.yaml: 2 error(s)"), "{err}");
 }

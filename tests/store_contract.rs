@@ -11,7 +11,11 @@ use madbus::time::Millis;
 /// 30 simulated minutes of the default network.
 fn records() -> Records {
     let start = Millis::parse("2026-11-23T07:00:00Z").unwrap();
-    let mut world = World::new(Arc::new(Network::default_network()), SimConfig::default(), start);
+    let mut world = World::new(
+        Arc::new(Network::default_network()),
+        SimConfig::default(),
+        start,
+    );
     let mut all = Records::default();
     for _ in 0..1_800 {
         world.step_into(&mut all);
@@ -33,7 +37,10 @@ async fn filled(store: &dyn Store) -> Records {
 }
 
 fn positions_of<'a>(rec: &'a Records, bus: &str) -> Vec<&'a madbus::sim::BusPosition> {
-    rec.positions.iter().filter(|p| p.bus_id.as_str() == bus).collect()
+    rec.positions
+        .iter()
+        .filter(|p| p.bus_id.as_str() == bus)
+        .collect()
 }
 
 pub mod contract {
@@ -46,7 +53,11 @@ pub mod contract {
             store.latest(Series::BusPositions, "B002").await.unwrap(),
             Some(Row::Position(last.clone()))
         );
-        let people = rec.people.iter().rfind(|p| p.stop_id.as_str() == "S003").unwrap();
+        let people = rec
+            .people
+            .iter()
+            .rfind(|p| p.stop_id.as_str() == "S003")
+            .unwrap();
         assert_eq!(
             store.latest(Series::PeopleCount, "S003").await.unwrap(),
             Some(Row::People(people.clone()))
@@ -57,29 +68,60 @@ pub mod contract {
             .rfind(|s| &*s.entity_id == "B101" && s.entity_type == EntityType::Bus)
             .unwrap();
         assert_eq!(
-            store.latest(Series::Sensors(EntityType::Bus), "B101").await.unwrap(),
+            store
+                .latest(Series::Sensors(EntityType::Bus), "B101")
+                .await
+                .unwrap(),
             Some(Row::Sensor(sensor.clone()))
         );
         // A bus id asked for as a stop's sensors has no rows.
-        assert_eq!(store.latest(Series::Sensors(EntityType::Stop), "B101").await.unwrap(), None);
-        assert_eq!(store.latest(Series::BusPositions, "B999").await.unwrap(), None);
+        assert_eq!(
+            store
+                .latest(Series::Sensors(EntityType::Stop), "B101")
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store.latest(Series::BusPositions, "B999").await.unwrap(),
+            None
+        );
     }
 
     pub async fn as_of(store: &dyn Store) {
         let rec = filled(store).await;
         let list = positions_of(&rec, "B001");
         let (a, b) = (list[10], list[11]);
-        let exact = store.as_of(Series::BusPositions, "B001", a.time).await.unwrap();
+        let exact = store
+            .as_of(Series::BusPositions, "B001", a.time)
+            .await
+            .unwrap();
         assert_eq!(exact, Some(Row::Position(a.clone())), "exactly at a record");
         let between = Millis(a.time.0 + (b.time.0 - a.time.0) / 2);
-        let got = store.as_of(Series::BusPositions, "B001", between).await.unwrap();
+        let got = store
+            .as_of(Series::BusPositions, "B001", between)
+            .await
+            .unwrap();
         assert_eq!(got, Some(Row::Position(a.clone())), "between two records");
         let before = Millis(list[0].time.0 - 1);
-        assert_eq!(store.as_of(Series::BusPositions, "B001", before).await.unwrap(), None);
-        // Arrivals are events at any millisecond.
-        let arrival = rec.arrivals.iter().find(|a| a.bus_id.as_str() == "B003").unwrap();
         assert_eq!(
-            store.as_of(Series::BusArrivals, "B003", arrival.time).await.unwrap(),
+            store
+                .as_of(Series::BusPositions, "B001", before)
+                .await
+                .unwrap(),
+            None
+        );
+        // Arrivals are events at any millisecond.
+        let arrival = rec
+            .arrivals
+            .iter()
+            .find(|a| a.bus_id.as_str() == "B003")
+            .unwrap();
+        assert_eq!(
+            store
+                .as_of(Series::BusArrivals, "B003", arrival.time)
+                .await
+                .unwrap(),
             Some(Row::Arrival(arrival.clone()))
         );
     }
@@ -88,7 +130,10 @@ pub mod contract {
         let rec = filled(store).await;
         let list = positions_of(&rec, "B101");
         let (from, to) = (list[3].time, list[200].time);
-        let expected: Vec<Row> = list[3..=200].iter().map(|p| Row::Position((*p).clone())).collect();
+        let expected: Vec<Row> = list[3..=200]
+            .iter()
+            .map(|p| Row::Position((*p).clone()))
+            .collect();
         let mut got = Vec::new();
         let mut after = None;
         let mut pages = 0;
@@ -112,7 +157,10 @@ pub mod contract {
                 None => break,
             }
         }
-        assert_eq!(got, expected, "pages cover every row exactly once, in order");
+        assert_eq!(
+            got, expected,
+            "pages cover every row exactly once, in order"
+        );
         assert_eq!(pages, expected.len().div_ceil(7));
         // Sensors of stops, over everything.
         let all = store
@@ -134,13 +182,20 @@ pub mod contract {
         let rec = filled(store).await;
         let net = Network::default_network();
         let line = net.line("L2").unwrap();
-        let ids: Vec<BusId> = line.buses.iter().map(|&b| net.buses[b].id.clone()).collect();
+        let ids: Vec<BusId> = line
+            .buses
+            .iter()
+            .map(|&b| net.buses[b].id.clone())
+            .collect();
         let t = Millis(positions_of(&rec, "B101")[50].time.0 + 2_000);
         let snap = store.line_snapshot(&ids, t).await.unwrap();
         assert_eq!(snap.len(), 4);
         for (p, id) in snap.iter().zip(&ids) {
             assert_eq!(&p.bus_id, id);
-            let expected = store.as_of(Series::BusPositions, id.as_str(), t).await.unwrap();
+            let expected = store
+                .as_of(Series::BusPositions, id.as_str(), t)
+                .await
+                .unwrap();
             assert_eq!(Some(Row::Position(p.clone())), expected);
         }
     }
@@ -179,8 +234,20 @@ pub mod contract {
             - rec.sensors.iter().filter(|p| p.time >= cut).count()
             - rec.arrivals.iter().filter(|p| p.time >= cut).count();
         assert_eq!(store.prune(cut).await.unwrap(), older as u64);
-        assert_eq!(store.as_of(Series::BusPositions, "B001", Millis(cut.0 - 1)).await.unwrap(), None);
-        assert!(store.as_of(Series::BusPositions, "B001", cut).await.unwrap().is_some());
+        assert_eq!(
+            store
+                .as_of(Series::BusPositions, "B001", Millis(cut.0 - 1))
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(
+            store
+                .as_of(Series::BusPositions, "B001", cut)
+                .await
+                .unwrap()
+                .is_some()
+        );
         let (lo, hi) = store.time_span().await.unwrap().unwrap();
         assert_eq!((lo, hi), (cut, list.last().unwrap().time));
     }
@@ -205,11 +272,30 @@ pub mod contract {
 
     pub async fn hostile_ids_are_only_values(store: &dyn Store) {
         filled(store).await;
-        for id in ["S001' OR '1'='1", "B001; DROP TABLE bus_positions; --", "%", "*"] {
-            assert_eq!(store.latest(Series::BusPositions, id).await.unwrap(), None, "{id}");
-            assert_eq!(store.latest(Series::PeopleCount, id).await.unwrap(), None, "{id}");
+        for id in [
+            "S001' OR '1'='1",
+            "B001; DROP TABLE bus_positions; --",
+            "%",
+            "*",
+        ] {
+            assert_eq!(
+                store.latest(Series::BusPositions, id).await.unwrap(),
+                None,
+                "{id}"
+            );
+            assert_eq!(
+                store.latest(Series::PeopleCount, id).await.unwrap(),
+                None,
+                "{id}"
+            );
         }
-        assert!(store.latest(Series::BusPositions, "B001").await.unwrap().is_some());
+        assert!(
+            store
+                .latest(Series::BusPositions, "B001")
+                .await
+                .unwrap()
+                .is_some()
+        );
         store.ping().await.unwrap();
     }
 }
@@ -281,7 +367,10 @@ async fn sqlite_reopens_with_its_data_and_schema() {
     let store = SqliteStore::open(dir.path()).unwrap();
     let last = rec.positions.last().unwrap();
     assert_eq!(
-        store.latest(Series::BusPositions, last.bus_id.as_str()).await.unwrap(),
+        store
+            .latest(Series::BusPositions, last.bus_id.as_str())
+            .await
+            .unwrap(),
         Some(Row::Position(last.clone()))
     );
     let _ = Arc::new(store);

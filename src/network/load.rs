@@ -15,6 +15,11 @@ use super::{Bus, DEFAULT_CRUISE_SPEED_KMH, Line, Network, Stop};
 
 /// How far (metres) a stop may lie from its line's `shape` before the file is rejected.
 const MAX_STOP_OFFSET_FROM_SHAPE_M: f64 = 150.0;
+/// Parser limits: about 40 times the default budget, enough for a city of 5,000 lines,
+/// still bounded so a hostile file cannot exhaust memory.
+const MAX_YAML_NODES: usize = 10_000_000;
+const MAX_YAML_EVENTS: usize = 40_000_000;
+
 /// How far apart (metres) two definitions of one shared stop may be.
 const MAX_SHARED_STOP_MISMATCH_M: f64 = 25.0;
 
@@ -217,7 +222,13 @@ pub fn parse_str(text: &str, file: &str) -> Result<Loaded, LoadError> {
         file,
         issues: Vec::new(),
     };
-    let raw: RawFile = match serde_saphyr::from_str(text) {
+    // Both structs are non-exhaustive: start from the defaults and raise two limits.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = MAX_YAML_NODES;
+    budget.max_events = MAX_YAML_EVENTS;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    let raw: RawFile = match serde_saphyr::from_str_with_options(text, options) {
         Ok(raw) => raw,
         Err(e) => {
             report.push(
@@ -272,7 +283,8 @@ fn build(raw: RawFile, report: &mut Report) -> Option<Network> {
 
     for (li, spanned) in raw_lines.iter().enumerate() {
         let rl = &spanned.value;
-        let row = Some(spanned.referenced.line());
+        let line_row = spanned.referenced.line();
+        let row = Some(line_row);
         let mut ctx = Ctx {
             row,
             line_id: rl.line_id.clone().or_else(|| Some(format!("#{}", li + 1))),
@@ -280,14 +292,14 @@ fn build(raw: RawFile, report: &mut Report) -> Option<Network> {
         };
         report.unknown_keys(&ctx, &rl.extra);
         let line_id = report.id(&ctx, "line_id", &rl.line_id);
-        if let Some(id) = &line_id {
-            if let Some(first_row) = seen_lines.insert(id.to_string(), row.unwrap_or(0)) {
-                report.error(
-                    &ctx,
-                    "line_id",
-                    format!("duplicate line id {id} (first defined at line {first_row})"),
-                );
-            }
+        if let Some(id) = &line_id
+            && let Some(first_row) = seen_lines.insert(id.to_string(), line_row)
+        {
+            report.error(
+                &ctx,
+                "line_id",
+                format!("duplicate line id {id} (first defined at line {first_row})"),
+            );
         }
         let name = report.required(&ctx, "name", &rl.name);
         let cruise = rl.cruise_speed_kmh.unwrap_or(DEFAULT_CRUISE_SPEED_KMH);

@@ -223,14 +223,14 @@ async fn write_loop(
                 }
             }
         }
-        if let Some(end) = end {
-            if last_prune.is_none_or(|p| end.0 - p.0 >= PRUNE_EVERY.as_millis()) {
-                last_prune = Some(end);
-                match store.prune(end.saturating_sub(retention)).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(rows = n, "pruned rows past retention"),
-                    Err(e) => tracing::warn!(error = %e, "pruning failed"),
-                }
+        if let Some(end) = end
+            && last_prune.is_none_or(|p| end.0 - p.0 >= PRUNE_EVERY.as_millis())
+        {
+            last_prune = Some(end);
+            match store.prune(end.saturating_sub(retention)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "pruned rows past retention"),
+                Err(e) => tracing::warn!(error = %e, "pruning failed"),
             }
         }
     }

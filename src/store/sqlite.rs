@@ -323,7 +323,7 @@ fn parse_id<K>(s: &str) -> rusqlite::Result<Id<K>> {
 /// Named parameters for a series' key, followed by `rest`.
 fn key_params<'a>(
     series: Series,
-    id: &'a String,
+    id: &'a dyn ToSql,
     rest: &[(&'static str, &'a dyn ToSql)],
 ) -> Vec<(&'static str, &'a dyn ToSql)> {
     let mut out: Vec<(&'static str, &'a dyn ToSql)> = vec![(":id", id)];

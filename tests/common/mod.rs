@@ -6,7 +6,9 @@ use std::path::PathBuf;
 /// The shared reference folder beside the project (`../shared`), when present. Tests that
 /// need it skip loudly under plain `cargo test` and fail under CI.
 pub fn shared_reference(file: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference").join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/reference")
+        .join(file);
     if path.exists() {
         return Some(path);
     }

@@ -1,0 +1,210 @@
+//! Core benchmarks (issue: Core). Run with `cargo bench --bench core`; figures go to
+//! BENCHMARKS.md. Every timing is reported with a baseline measured in the same run.
+//!
+//! 1. The real 5-day backfill of the default network at default cadence: `Application`
+//!    on an empty data dir, from build until the simulator runs live. Baselines: the same
+//!    5 days simulated with no store, and SQLite's raw insert rate on this machine (the same
+//!    number of rows into a plain table, one prepared statement, one transaction).
+//! 2. The simulation alone on a generated network of 10,000 buses and 50,000 stops: CPU
+//!    time per simulated second, against the per-bus cost on the default network.
+
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use madbus::app::{Application, Settings};
+use madbus::network::{self, Network};
+use madbus::runner::Phase;
+use madbus::sim::{Records, SimConfig, World};
+use madbus::store::{SqliteStore, Store};
+use madbus::time::{Duration, Millis};
+
+/// CPU time of the calling thread in nanoseconds (Linux `schedstat`; the simulation runs
+/// on this thread alone).
+fn cpu_time() -> StdDuration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let ns = stat
+        .split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0);
+    StdDuration::from_nanos(ns)
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn backfill(rt: &tokio::runtime::Runtime) -> (f64, u64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::new(dir.path().to_path_buf());
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    settings.backfill = "5d".parse::<Duration>().unwrap();
+    rt.block_on(async {
+        let started = Instant::now();
+        let app = Application::build(settings).await.unwrap();
+        let live = app.live();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        while live.status().phase != Phase::Live {
+            tokio::time::sleep(StdDuration::from_millis(5)).await;
+        }
+        let wall = started.elapsed().as_secs_f64();
+        tx.send(()).unwrap();
+        task.await.unwrap().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let _ = store.ping().await;
+        let rows = count_rows(dir.path());
+        (wall, rows, dir_size(dir.path()))
+    })
+}
+
+fn count_rows(dir: &std::path::Path) -> u64 {
+    let conn = rusqlite::Connection::open(dir.join("madbus.db")).unwrap();
+    ["bus_positions", "people_count", "sensors", "bus_arrivals"]
+        .iter()
+        .map(|t| {
+            conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap() as u64
+        })
+        .sum()
+}
+
+fn sim_only_5d() -> (f64, usize) {
+    let net = Arc::new(Network::default_network());
+    let start = Millis::now().saturating_sub(Duration::from_secs(5 * 86_400));
+    let mut world = World::new(net, SimConfig::default(), start);
+    let started = Instant::now();
+    let mut rows = 0;
+    let mut buf = Records::default();
+    for _ in 0..5 * 86_400 {
+        world.step_into(&mut buf);
+        rows += buf.len();
+        buf = Records::default();
+    }
+    (started.elapsed().as_secs_f64(), rows)
+}
+
+fn raw_sqlite_insert(rows: u64) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = rusqlite::Connection::open(dir.path().join("raw.db")).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE raw (id TEXT NOT NULL, t INTEGER NOT NULL, a REAL, b REAL, c INTEGER);",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let tx = conn.transaction().unwrap();
+    {
+        let mut st = tx
+            .prepare("INSERT INTO raw VALUES (?1, ?2, ?3, ?4, ?5)")
+            .unwrap();
+        for i in 0..rows as i64 {
+            st.execute(rusqlite::params!["B001", i, 40.4, -3.7, i % 80])
+                .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    started.elapsed().as_secs_f64()
+}
+
+/// A network of `lines` lines, each with `stops` stops on a 10 km corridor and `buses` buses.
+fn generated_network(lines: usize, stops: usize, buses: usize) -> Network {
+    let mut y = String::from("lines:\n");
+    for l in 0..lines {
+        let (lat0, lon0) = (40.0 + (l / 40) as f64 * 0.01, -4.0 + (l % 40) as f64 * 0.01);
+        y.push_str(&format!(
+            "  - line_id: G{l}\n    name: generated {l}\n    stops:\n"
+        ));
+        for s in 0..stops {
+            let terminal = s == 0 || s + 1 == stops;
+            y.push_str(&format!(
+                "      - {{ stop_id: G{l}S{s}, name: s, latitude: {:.6}, longitude: {lon0:.6}, is_terminal: {terminal}, base_arrival_rate: 1.5 }}\n",
+                lat0 + s as f64 * 0.0018
+            ));
+        }
+        y.push_str("    buses:\n");
+        for b in 0..buses {
+            y.push_str(&format!(
+                "      - {{ bus_id: G{l}B{b}, capacity: 80, initial_position: {:.3} }}\n",
+                b as f64 / buses as f64
+            ));
+        }
+    }
+    network::parse_str(&y, "generated").unwrap().network
+}
+
+/// CPU milliseconds per simulated second, over `seconds` after a one-minute warm-up.
+fn sim_cpu_per_second(net: Network, seconds: usize) -> f64 {
+    let start = Millis::parse("2026-11-23T07:00:00Z").unwrap();
+    let mut world = World::new(Arc::new(net), SimConfig::default(), start);
+    for _ in 0..60 {
+        world.step();
+    }
+    let cpu = cpu_time();
+    for _ in 0..seconds {
+        std::hint::black_box(world.step());
+    }
+    (cpu_time() - cpu).as_secs_f64() * 1000.0 / seconds as f64
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "## Core benchmarks ({} cores)\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    let (wall, rows, bytes) = backfill(&rt);
+    let (sim_s, sim_rows) = sim_only_5d();
+    let raw_s = raw_sqlite_insert(rows);
+    println!("### 5-day backfill, default network, default cadence\n");
+    println!("| measure | value |\n|---|---|");
+    println!("| backfill wall time (build to live) | {wall:.2} s (goal <= 10 s) |");
+    println!("| rows written | {rows} |");
+    println!("| rows/s | {:.0} |", rows as f64 / wall);
+    println!("| database size | {:.0} MB |", bytes as f64 / 1e6);
+    println!("| baseline: simulation alone, 5 days ({sim_rows} records) | {sim_s:.2} s |");
+    println!(
+        "| baseline: raw SQLite insert of {rows} rows | {raw_s:.2} s ({:.0} rows/s) |",
+        rows as f64 / raw_s
+    );
+    println!(
+        "| backfill / raw SQLite insert time | {:.2}x |",
+        wall / raw_s
+    );
+    println!(
+        "| backfill / simulation alone time | {:.2}x |\n",
+        wall / sim_s
+    );
+
+    let small = sim_cpu_per_second(Network::default_network(), 86_400);
+    let large = sim_cpu_per_second(generated_network(1_000, 50, 10), 1_800);
+    println!("### Simulation alone, 10,000 buses and 50,000 stops\n");
+    println!("| measure | value |\n|---|---|");
+    println!(
+        "| CPU per simulated second (10,000 buses, 50,000 stops) | {large:.2} ms (goal <= 100 ms) |"
+    );
+    println!(
+        "| times faster than real time at 1 Hz | {:.0}x (goal >= 10x) |",
+        1000.0 / large
+    );
+    println!("| baseline: CPU per simulated second, default network (24 buses) | {small:.4} ms |");
+    println!(
+        "| cost per bus-second, large / default network | {:.2}x |",
+        (large / 10_000.0) / (small / 24.0)
+    );
+}
