@@ -16,8 +16,8 @@ use crate::store::{Batch, Checkpoint, Store};
 use crate::time::{Duration, Millis};
 pub use live::{LiveState, Phase, Status};
 
-/// Rows gathered before a write while backfilling (one transaction each).
-const BACKFILL_BATCH_ROWS: usize = 50_000;
+/// Rows gathered before a write when behind the clock (one transaction each).
+const BATCH_ROWS: usize = 50_000;
 /// Batches waiting for the writer; a full queue slows the simulator, never memory.
 const WRITE_QUEUE: usize = 4;
 /// How often old rows are pruned, in simulated time.
@@ -117,7 +117,12 @@ fn step_loop(
     let mut pace: Option<Pace> = None;
     let progress = Progress::new(backfill_from, config.progress_bar);
 
-    let send = |pending: &mut Records, world: &World| -> bool {
+    // Hands the pending records (and the state after them) to the writer, and shows the
+    // newest of them as the live state. False when the writer has gone.
+    let flush = |pending: &mut Records, world: &World| -> bool {
+        if !pending.is_empty() {
+            live.absorb(&newest(pending, world));
+        }
         let batch = Batch {
             records: std::mem::take(pending),
             checkpoint: Some(checkpoint(world)),
@@ -132,30 +137,23 @@ fn step_loop(
         };
         if world.time().0 + tick <= target.0 {
             world.step_into(&mut pending);
-            match &pace {
-                None => {
-                    let done = progress.update(world.time(), target);
-                    live.set_progress(Phase::Backfilling { done }, world.time());
-                    if pending.len() >= BACKFILL_BATCH_ROWS {
-                        live.absorb(&newest(&pending, &world));
-                        if !send(&mut pending, &world) {
-                            break;
-                        }
-                    }
-                }
-                Some(_) => {
-                    live.absorb(&newest(&pending, &world));
-                    live.set_progress(Phase::Live, world.time());
-                }
+            let phase = match &pace {
+                None => Phase::Backfilling {
+                    done: progress.update(world.time(), target),
+                },
+                Some(_) => Phase::Live,
+            };
+            live.set_progress(phase, world.time());
+            // Behind the clock (backfill, or a clock faster than the simulator): write in
+            // large batches so memory stays bounded.
+            if pending.len() >= BATCH_ROWS && !flush(&mut pending, &world) {
+                break;
             }
             continue;
         }
         // Caught up with the target: write what is pending, then wait for the next tick.
-        if !pending.is_empty() {
-            live.absorb(&newest(&pending, &world));
-            if !send(&mut pending, &world) {
-                break;
-            }
+        if !pending.is_empty() && !flush(&mut pending, &world) {
+            break;
         }
         if pace.is_none() {
             progress.finish(world.time());
@@ -173,7 +171,7 @@ fn step_loop(
         ));
     }
     // Everything recorded so far is written, with the state that follows it.
-    send(&mut pending, &world);
+    flush(&mut pending, &world);
     live.set_phase(Phase::Stopped);
     tracing::info!(sim_time = %world.time(), "simulator stopped");
 }
@@ -291,10 +289,11 @@ impl Progress {
             bar.finish_and_clear();
         }
         let simulated_s = (now.0 - self.from.0) as f64 / 1000.0;
+        let wall_s = self.started.elapsed().as_secs_f64();
         tracing::info!(
-            simulated = %Duration::from_millis(now.0 - self.from.0),
-            wall_s = format!("{:.2}", self.started.elapsed().as_secs_f64()),
-            x_real_time = format!("{:.0}", simulated_s / self.started.elapsed().as_secs_f64().max(1e-9)),
+            simulated_h = format!("{:.1}", simulated_s / 3600.0),
+            wall_s = format!("{wall_s:.2}"),
+            x_real_time = format!("{:.0}", simulated_s / wall_s.max(1e-9)),
             "caught up with the clock; running live"
         );
     }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, Transaction, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, ToSql, Transaction, named_params, params,
+};
 
 use super::{Batch, Checkpoint, Page, RangeQuery, Row, Series, Store, StoreError, WriteStats};
 use crate::network::{BusId, Id};
@@ -451,13 +453,25 @@ impl Store for SqliteStore {
             let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
             let tx = conn.transaction().map_err(backend)?;
             let mut deleted = 0u64;
-            for sql in [
-                "DELETE FROM bus_positions WHERE t < ?1",
-                "DELETE FROM people_count WHERE t < ?1",
-                "DELETE FROM sensors WHERE t < ?1",
-                "DELETE FROM bus_arrivals WHERE t < ?1",
+            for (table, id) in [
+                ("bus_positions", "bus_id"),
+                ("people_count", "stop_id"),
+                ("bus_arrivals", "bus_id"),
             ] {
-                deleted += tx.execute(sql, params![before.0]).map_err(backend)? as u64;
+                let sql = prune_sql(table, id, "1");
+                deleted += tx
+                    .prepare_cached(&sql)
+                    .and_then(|mut st| st.execute(named_params! {":before": before.0}))
+                    .map_err(backend)? as u64;
+            }
+            let sql = prune_sql("sensors", "entity_id", "entity_type = :kind");
+            for kind in ["bus", "stop"] {
+                deleted += tx
+                    .prepare_cached(&sql)
+                    .and_then(|mut st| {
+                        st.execute(named_params! {":before": before.0, ":kind": kind})
+                    })
+                    .map_err(backend)? as u64;
             }
             tx.commit().map_err(backend)?;
             Ok(deleted)
@@ -480,4 +494,19 @@ impl Store for SqliteStore {
         self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
             .await
     }
+}
+
+/// Deletes the rows of `table` older than `:before` with one primary-key range per entity.
+/// The entities are found by hopping along the key (a skip scan), so pruning never scans a
+/// whole table. `scope` narrows the key's leading columns (`1` when there are none).
+fn prune_sql(table: &str, id: &str, scope: &str) -> String {
+    format!(
+        "WITH RECURSIVE ids(id) AS (
+             SELECT min({id}) FROM {table} WHERE {scope}
+             UNION ALL
+             SELECT (SELECT min({id}) FROM {table} WHERE {scope} AND {id} > ids.id)
+             FROM ids WHERE ids.id IS NOT NULL)
+         DELETE FROM {table}
+         WHERE {scope} AND {id} IN (SELECT id FROM ids WHERE id IS NOT NULL) AND t < :before"
+    )
 }
