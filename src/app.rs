@@ -9,12 +9,15 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use crate::gateway::{Gateway, GatewayConfig, KeyRing, keys};
 use crate::http::{self, AppState};
 use crate::network::{self, Network};
+use crate::query::Query;
 use crate::runner::{self, LiveState, RunnerConfig, StopSignal};
 use crate::sim::{SimConfig, World, WorldState};
 use crate::store::{SqliteStore, Store};
 use crate::time::{Duration, Millis};
+use std::io::IsTerminal;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -28,6 +31,9 @@ pub struct Settings {
     pub speed: f64,
     pub retention: Duration,
     pub progress_bar: bool,
+    pub gateway: GatewayConfig,
+    /// One key every group may use (`MADBUS_API_KEY` or a key file); no per-group keys then.
+    pub shared_key: Option<String>,
 }
 
 impl Settings {
@@ -42,6 +48,8 @@ impl Settings {
             speed: 1.0,
             retention: Duration::from_secs(30 * 86_400),
             progress_bar: false,
+            gateway: GatewayConfig::default(),
+            shared_key: None,
         }
     }
 }
@@ -62,6 +70,7 @@ pub fn load_network(file: Option<&std::path::Path>) -> anyhow::Result<Network> {
 pub struct Application {
     listener: tokio::net::TcpListener,
     state: AppState,
+    gateway: Arc<Gateway>,
     world: World,
     runner_config: RunnerConfig,
 }
@@ -81,15 +90,27 @@ impl Application {
         tracing::info!(path = %store.path().display(), "store open");
         let store: Arc<dyn Store> = Arc::new(store);
         let world = restore_or_create(&network, settings.sim, &*store, settings.backfill).await?;
+        let keys = KeyRing::new(Arc::clone(&store), settings.shared_key.as_deref());
+        keys.refresh().await?;
+        if !keys.has_shared_key() && store.list_keys().await?.is_empty() {
+            create_demo_key(&*store, &settings.data_dir).await?;
+            keys.refresh().await?;
+        }
+        let gateway =
+            Arc::new(Gateway::new(keys, settings.gateway.clone()).map_err(anyhow::Error::msg)?);
+        crate::gateway::metrics::handle();
         let listener = tokio::net::TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
+        let live = Arc::new(LiveState::default());
         Ok(Self {
             listener,
+            gateway,
             state: AppState {
+                query: Query::new(Arc::clone(&network), Arc::clone(&store), Arc::clone(&live)),
                 network,
                 store,
-                live: Arc::new(LiveState::default()),
+                live,
                 started: Instant::now(),
             },
             world,
@@ -126,7 +147,12 @@ impl Application {
             stop.clone(),
         );
         tracing::info!(addr = %self.listener.local_addr()?, "listening");
-        let app = http::router(self.state);
+        let routes = http::public_routes()
+            .merge(self.gateway.protect(http::protected_routes()))
+            .fallback(http::no_route)
+            .with_state(self.state);
+        let app = self.gateway.wrap(routes);
+        let upkeep = tokio::spawn(gateway_upkeep(Arc::clone(&self.gateway)));
         let stop_on_signal = stop.clone();
         axum::serve(
             self.listener,
@@ -139,10 +165,58 @@ impl Application {
         })
         .await?;
         stop.stop();
+        upkeep.abort();
         runner.join().await;
         tracing::info!("stopped cleanly");
         Ok(())
     }
+}
+
+/// Reloads keys every second (so `madbus keys` changes apply at once) and trims the
+/// throttling state.
+async fn gateway_upkeep(gateway: Arc<Gateway>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Err(e) = gateway.keys.refresh().await {
+            tracing::warn!(error = %e, "reloading API keys failed");
+        }
+        gateway.housekeeping();
+    }
+}
+
+/// The file in the data dir that holds the first-run demo key.
+pub const DEMO_KEY_FILE: &str = "demo-api-key";
+
+/// On a first start with no key at all: a key for group `demo`, written to the data dir
+/// (mode 0600) and shown once on a terminal. Logs say where it is, never what it is.
+async fn create_demo_key(store: &dyn Store, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let new = keys::generate("demo", Millis::now(), None);
+    store.insert_key(new.record.clone()).await?;
+    let path = data_dir.join(DEMO_KEY_FILE);
+    write_private(
+        &path,
+        &format!("x-group-name: demo\nx-api-key: {}\n", new.key),
+    )?;
+    tracing::info!(group = "demo", key_id = %new.record.id, file = %path.display(), "created a first API key (mode 0600 file)");
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "\n  API key for group `demo` (shown once, also in {}):\n    x-api-key: {}\n    x-group-name: demo\n",
+            path.display(),
+            new.key
+        );
+    }
+    Ok(())
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
 }
 
 /// Resumes the saved world, or starts one `backfill` ago on an empty store.

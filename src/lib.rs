@@ -6,8 +6,10 @@
 
 pub mod app;
 pub mod cli;
+pub mod gateway;
 pub mod http;
 pub mod network;
+pub mod query;
 pub mod runner;
 pub mod sim;
 pub mod store;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::app::{Application, Settings};
+use crate::gateway::GatewayConfig;
 use crate::sim::SimConfig;
 use crate::time::Duration;
 
@@ -38,9 +39,65 @@ pub struct ServeArgs {
     /// How often people counts and sensors are recorded (simulated time).
     #[arg(long, env = "MADBUS_SAMPLE_INTERVAL", default_value = "60s")]
     sample_interval: Duration,
+    /// Allowed CORS origins, comma-separated (`*` for any).
+    #[arg(
+        long,
+        env = "MADBUS_CORS_ORIGINS",
+        default_value = "*",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
+    /// Requests one API key may make at once.
+    #[arg(long, env = "MADBUS_THROTTLE_BURST", default_value_t = 100)]
+    throttle_burst: u32,
+    /// Requests per second one API key may make after its burst.
+    #[arg(long, env = "MADBUS_THROTTLE_RATE", default_value_t = 50.0)]
+    throttle_rate: f64,
+    /// Failed authentications one address may make at once.
+    #[arg(long, env = "MADBUS_AUTH_FAIL_BURST", default_value_t = 20)]
+    auth_fail_burst: u32,
+    /// Failed authentications per second one address may make after its burst.
+    #[arg(long, env = "MADBUS_AUTH_FAIL_RATE", default_value_t = 1.0)]
+    auth_fail_rate: f64,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MADBUS_MAX_BODY", default_value_t = 65_536)]
+    max_body: usize,
+    /// Longest a request may take.
+    #[arg(long, env = "MADBUS_REQUEST_TIMEOUT", default_value = "30s")]
+    request_timeout: Duration,
+    /// A file holding one API key for every group (the original system's shared key). The
+    /// key itself can be given in MADBUS_API_KEY instead; never on the command line.
+    #[arg(long, env = "MADBUS_API_KEY_FILE")]
+    api_key_file: Option<PathBuf>,
+}
+
+/// The shared key, from MADBUS_API_KEY or the key file.
+fn shared_key(file: Option<&std::path::Path>) -> Result<Option<String>, String> {
+    if let Ok(key) = std::env::var("MADBUS_API_KEY")
+        && !key.trim().is_empty()
+    {
+        return Ok(Some(key.trim().to_string()));
+    }
+    let Some(path) = file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the API key file {}: {e}", path.display()))?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(format!("the API key file {} is empty", path.display()));
+    }
+    Ok(Some(key.to_string()))
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
+    let shared_key = match shared_key(args.api_key_file.as_deref()) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let settings = Settings {
         bind: args.bind,
         data_dir: args.data_dir,
@@ -55,6 +112,16 @@ pub fn run(args: ServeArgs) -> ExitCode {
         speed: args.speed,
         retention: args.retention,
         progress_bar: std::io::stderr().is_terminal(),
+        gateway: GatewayConfig {
+            cors_origins: args.cors_origins,
+            throttle_burst: args.throttle_burst,
+            throttle_rate: args.throttle_rate,
+            auth_fail_burst: args.auth_fail_burst,
+            auth_fail_rate: args.auth_fail_rate,
+            body_limit_bytes: args.max_body,
+            request_timeout: args.request_timeout.as_std(),
+        },
+        shared_key,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

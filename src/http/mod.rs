@@ -1,13 +1,21 @@
-//! The HTTP surface. One router per resource, merged into the app.
+//! The HTTP surface: one router per resource, merged, behind the error renderer. The
+//! gateway (keys, CORS, throttling, access log) wraps it in `crate::gateway`.
 
+mod error;
 mod health;
+mod network;
+mod series;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use axum::http::{Method, Uri};
+
+pub use error::{ApiError, ErrorKind, render_errors, request_id};
 
 use crate::network::Network;
+use crate::query::Query;
 use crate::runner::LiveState;
 use crate::store::Store;
 
@@ -17,9 +25,27 @@ pub struct AppState {
     pub network: Arc<Network>,
     pub store: Arc<dyn Store>,
     pub live: Arc<LiveState>,
+    pub query: Query,
     pub started: Instant,
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::router()).with_state(state)
+/// Routes anyone may call.
+pub fn public_routes() -> Router<AppState> {
+    health::router()
+}
+
+/// Routes that need an API key.
+pub fn protected_routes() -> Router<AppState> {
+    Router::new()
+        .merge(series::router())
+        .merge(network::router())
+        .route(
+            "/metrics",
+            axum::routing::get(crate::gateway::metrics::render),
+        )
+}
+
+/// The answer for a path no route matches.
+pub async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("No route {method} {}", uri.path()))
 }

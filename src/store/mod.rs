@@ -105,6 +105,19 @@ pub struct WriteStats {
     pub rows_written: u64,
 }
 
+/// An API key as stored: only its SHA-256 hash, never the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Short public id (part of the key), for listing and revoking.
+    pub id: String,
+    pub group: String,
+    /// Hex SHA-256 of the whole key.
+    pub hash: String,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store I/O failed: {0}")]
@@ -141,6 +154,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Times of the oldest and newest bus position stored.
     async fn time_span(&self) -> Result<Option<(Millis, Millis)>, StoreError>;
+
+    /// Stores a new API key record (its id must be new).
+    async fn insert_key(&self, key: ApiKeyRecord) -> Result<(), StoreError>;
+
+    /// Every API key record, oldest first.
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Marks a key revoked at `at`; false when no such key is active.
+    async fn revoke_key(&self, id: &str, at: Millis) -> Result<bool, StoreError>;
+
+    /// Makes every active key of `group` except `keep` expire at `at` (or earlier if it
+    /// already would); returns how many changed. Used by rotation with a grace period.
+    async fn expire_group_keys(
+        &self,
+        group: &str,
+        keep: &str,
+        at: Millis,
+    ) -> Result<u64, StoreError>;
 
     /// A cheap check that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;

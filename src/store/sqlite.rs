@@ -10,7 +10,9 @@ use rusqlite::{
     Connection, OpenFlags, OptionalExtension, ToSql, Transaction, named_params, params,
 };
 
-use super::{Batch, Checkpoint, Page, RangeQuery, Row, Series, Store, StoreError, WriteStats};
+use super::{
+    ApiKeyRecord, Batch, Checkpoint, Page, RangeQuery, Row, Series, Store, StoreError, WriteStats,
+};
 use crate::network::{BusId, Id};
 use crate::sim::{BusArrival, BusPosition, DoorStatus, EntityType, PeopleCount, SensorReading};
 use crate::time::Millis;
@@ -42,6 +44,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (bus_id, t)) WITHOUT ROWID;
      CREATE TABLE world_state (
         id INTEGER PRIMARY KEY CHECK (id = 1), t INTEGER NOT NULL, state TEXT NOT NULL);",
+    // 2: API keys, hashed.
+    "CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY, group_name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER);",
 ];
 
 pub struct SqliteStore {
@@ -99,6 +105,22 @@ impl SqliteStore {
                 pool.push(conn);
             }
             result
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+impl SqliteStore {
+    /// Runs `f` on the writer connection, off the async runtime.
+    async fn write_with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn).map_err(backend)
         })
         .await
         .map_err(backend)?
@@ -359,9 +381,7 @@ impl Store for SqliteStore {
     }
 
     async fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
-        let writer = Arc::clone(&self.writer);
-        tokio::task::spawn_blocking(move || {
-            let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.write_with(|conn| {
             conn.query_row("SELECT t, state FROM world_state WHERE id = 1", [], |r| {
                 Ok(Checkpoint {
                     time: Millis(r.get(0)?),
@@ -369,10 +389,8 @@ impl Store for SqliteStore {
                 })
             })
             .optional()
-            .map_err(backend)
         })
         .await
-        .map_err(backend)?
     }
 
     async fn as_of(&self, series: Series, id: &str, at: Millis) -> Result<Option<Row>, StoreError> {
@@ -486,6 +504,76 @@ impl Store for SqliteStore {
                 let (lo, hi): (Option<i64>, Option<i64>) = (r.get(0)?, r.get(1)?);
                 Ok(lo.zip(hi).map(|(lo, hi)| (Millis(lo), Millis(hi))))
             })
+        })
+        .await
+    }
+
+    async fn insert_key(&self, key: ApiKeyRecord) -> Result<(), StoreError> {
+        self.write_with(move |conn| {
+            conn.execute(
+                "INSERT INTO api_keys (id, group_name, hash, created_at, expires_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    key.id,
+                    key.group,
+                    key.hash,
+                    key.created_at.0,
+                    key.expires_at.map(|t| t.0),
+                    key.revoked_at.map(|t| t.0)
+                ],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.read(|conn| {
+            let mut st = conn.prepare_cached(
+                "SELECT id, group_name, hash, created_at, expires_at, revoked_at
+                 FROM api_keys ORDER BY created_at, id",
+            )?;
+            st.query_map([], |r| {
+                Ok(ApiKeyRecord {
+                    id: r.get(0)?,
+                    group: r.get(1)?,
+                    hash: r.get(2)?,
+                    created_at: Millis(r.get(3)?),
+                    expires_at: r.get::<_, Option<i64>>(4)?.map(Millis),
+                    revoked_at: r.get::<_, Option<i64>>(5)?.map(Millis),
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, id: &str, at: Millis) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write_with(move |conn| {
+            conn.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, at.0],
+            )
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
+    async fn expire_group_keys(
+        &self,
+        group: &str,
+        keep: &str,
+        at: Millis,
+    ) -> Result<u64, StoreError> {
+        let (group, keep) = (group.to_string(), keep.to_string());
+        self.write_with(move |conn| {
+            conn.execute(
+                "UPDATE api_keys SET expires_at = min(coalesce(expires_at, ?3), ?3)
+                 WHERE group_name = ?1 AND id != ?2 AND revoked_at IS NULL",
+                params![group, keep, at.0],
+            )
+            .map(|n| n as u64)
         })
         .await
     }

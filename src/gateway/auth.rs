@@ -1,0 +1,163 @@
+//! Authentication and throttling of protected routes. Both headers are required (401 naming
+//! the missing one); a refused key is 403 whatever the reason (the reason goes to the access
+//! log only). Failures count against the caller's address; accepted requests against the
+//! key's token bucket, with `RateLimit-*` headers and `Retry-After` on 429.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+
+use super::{Gateway, MAX_TRACKED_ADDRESSES};
+use crate::http::{ApiError, ErrorKind};
+use crate::time::Millis;
+
+/// Why authentication failed, for the access log's `authorizerError`.
+#[derive(Debug, Clone)]
+pub struct AuthFailure(pub &'static str);
+
+/// The peer address, when the server was started with connect info.
+pub fn client_ip(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn seconds_until(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+fn too_many(message: String, retry_after: u64, limit: Option<u32>) -> Response {
+    let mut response = ApiError::new(ErrorKind::TooManyRequests, message).into_response();
+    let h = response.headers_mut();
+    h.insert("retry-after", HeaderValue::from(retry_after));
+    if let Some(limit) = limit {
+        h.insert("ratelimit-limit", HeaderValue::from(limit));
+        h.insert("ratelimit-remaining", HeaderValue::from(0u32));
+        h.insert("ratelimit-reset", HeaderValue::from(retry_after));
+    }
+    response
+}
+
+pub async fn authenticate(
+    State(gateway): State<Arc<Gateway>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let ip = client_ip(&request).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let headers = request.headers();
+    // Browsers cannot set headers on a WebSocket handshake: query parameters are accepted
+    // there (and redacted from the access log).
+    let query: Vec<(String, String)> = axum::extract::Query::try_from_uri(request.uri())
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let from_query = |name: &str| {
+        query
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    let key = header(headers, "x-api-key")
+        .map(str::to_string)
+        .or_else(|| from_query("api_key"));
+    let group = header(headers, "x-group-name")
+        .map(str::to_string)
+        .or_else(|| from_query("group_name"));
+
+    let outcome = match (key, group) {
+        (None, _) => Err((
+            ErrorKind::Unauthorized,
+            "Missing x-api-key header",
+            "missing x-api-key",
+        )),
+        (_, None) => Err((
+            ErrorKind::Unauthorized,
+            "Missing x-group-name header",
+            "missing x-group-name",
+        )),
+        (Some(key), Some(group)) => {
+            gateway
+                .keys
+                .verify(&key, &group, Millis::now())
+                .map_err(|why| {
+                    (
+                        ErrorKind::Forbidden,
+                        "Invalid API key for this group",
+                        why.as_str(),
+                    )
+                })
+        }
+    };
+    let principal = match outcome {
+        Ok(p) => p,
+        Err((kind, message, reason)) => {
+            metrics::counter!("madbus_auth_failures_total", "reason" => reason).increment(1);
+            let mut response = if gateway.failures.len() >= MAX_TRACKED_ADDRESSES {
+                too_many(
+                    "Too many failed authentications; retry later".into(),
+                    60,
+                    None,
+                )
+            } else {
+                match gateway.failures.check_key(&ip) {
+                    Ok(_) => ApiError::new(kind, message).into_response(),
+                    Err(not_until) => {
+                        metrics::counter!("madbus_throttled_requests_total", "scope" => "address")
+                            .increment(1);
+                        let wait =
+                            seconds_until(not_until.wait_time_from(DefaultClock::default().now()));
+                        too_many(
+                            format!("Too many failed authentications; retry after {wait} s"),
+                            wait,
+                            None,
+                        )
+                    }
+                }
+            };
+            response.extensions_mut().insert(AuthFailure(reason));
+            return response;
+        }
+    };
+
+    let burst = gateway.config.throttle_burst;
+    match gateway.per_key.check_key(&principal.key_id) {
+        Ok(snapshot) => {
+            request.extensions_mut().insert(principal.clone());
+            let mut response = next.run(request).await;
+            let h = response.headers_mut();
+            h.insert("ratelimit-limit", HeaderValue::from(burst));
+            h.insert(
+                "ratelimit-remaining",
+                HeaderValue::from(snapshot.remaining_burst_capacity()),
+            );
+            response.extensions_mut().insert(principal);
+            response
+        }
+        Err(not_until) => {
+            metrics::counter!("madbus_throttled_requests_total", "scope" => "key").increment(1);
+            let wait = seconds_until(not_until.wait_time_from(DefaultClock::default().now()));
+            let mut response = too_many(
+                format!(
+                    "Rate limit of {burst} requests exceeded for this key; retry after {wait} s"
+                ),
+                wait,
+                Some(burst),
+            );
+            response.extensions_mut().insert(principal);
+            response
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The gateway layer in front of every route (SPEC §5): per-group API keys (401 missing,
+//! 403 refused), throttling per key and of repeated failures per address, CORS, request
+//! ids, a JSON access log line per request, Prometheus metrics, body and time limits.
+
+mod access_log;
+mod auth;
+mod cors;
+pub mod keys;
+pub mod metrics;
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::Router;
+use governor::clock::DefaultClock;
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
+
+pub use auth::AuthFailure;
+pub use keys::{KeyRing, Principal};
+
+type KeyedLimiter<K> =
+    RateLimiter<K, DashMapStateStore<K>, DefaultClock, StateInformationMiddleware>;
+
+/// Addresses tracked for failed logins at most; past this, new addresses are refused.
+const MAX_TRACKED_ADDRESSES: usize = 100_000;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Allowed CORS origins; `*` allows any.
+    pub cors_origins: Vec<String>,
+    /// Requests a key may make at once, and per second after that.
+    pub throttle_burst: u32,
+    pub throttle_rate: f64,
+    /// Failed authentications an address may make at once, and per second after that.
+    pub auth_fail_burst: u32,
+    pub auth_fail_rate: f64,
+    pub body_limit_bytes: usize,
+    pub request_timeout: std::time::Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            cors_origins: vec!["*".into()],
+            throttle_burst: 100,
+            throttle_rate: 50.0,
+            auth_fail_burst: 20,
+            auth_fail_rate: 1.0,
+            body_limit_bytes: 64 * 1024,
+            request_timeout: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+fn quota(burst: u32, per_second: f64) -> Result<Quota, String> {
+    let burst = NonZeroU32::new(burst).ok_or("a burst must be at least 1")?;
+    if !(per_second.is_finite() && per_second > 0.0) {
+        return Err(format!(
+            "a rate must be above 0 per second, got {per_second}"
+        ));
+    }
+    let period = std::time::Duration::from_secs_f64(1.0 / per_second);
+    Quota::with_period(period)
+        .map(|q| q.allow_burst(burst))
+        .ok_or_else(|| format!("rate {per_second}/s is too high"))
+}
+
+/// The gateway's shared state.
+pub struct Gateway {
+    pub keys: KeyRing,
+    config: GatewayConfig,
+    per_key: KeyedLimiter<String>,
+    failures: KeyedLimiter<IpAddr>,
+    cors: tower_http::cors::CorsLayer,
+}
+
+impl Gateway {
+    pub fn new(keys: KeyRing, config: GatewayConfig) -> Result<Self, String> {
+        let per_key = RateLimiter::dashmap(quota(config.throttle_burst, config.throttle_rate)?)
+            .with_middleware::<StateInformationMiddleware>();
+        let failures = RateLimiter::dashmap(quota(config.auth_fail_burst, config.auth_fail_rate)?)
+            .with_middleware::<StateInformationMiddleware>();
+        let cors = cors::layer(&config.cors_origins)?;
+        Ok(Self {
+            keys,
+            config,
+            per_key,
+            failures,
+            cors,
+        })
+    }
+
+    /// Drops limiter entries that are back to full, so their memory stays bounded.
+    pub fn housekeeping(&self) {
+        self.per_key.retain_recent();
+        self.failures.retain_recent();
+    }
+
+    /// Wraps `routes` (public and protected, with `protect` already applied to the latter)
+    /// in the gateway's layers. Layers added later run first.
+    pub fn wrap(self: &Arc<Self>, routes: Router) -> Router {
+        routes
+            .layer(axum::middleware::from_fn(access_log::tag_route))
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                self.config.request_timeout,
+            ))
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                self.config.body_limit_bytes,
+            ))
+            .layer(axum::middleware::from_fn(crate::http::render_errors))
+            .layer(self.cors.clone())
+            .layer(axum::middleware::from_fn(cors::preflight_no_content))
+            .layer(axum::middleware::from_fn(access_log::access_log))
+    }
+
+    /// The auth and throttling middleware for protected routes.
+    pub fn protect<S: Clone + Send + Sync + 'static>(
+        self: &Arc<Self>,
+        routes: Router<S>,
+    ) -> Router<S> {
+        routes.route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(self),
+            auth::authenticate,
+        ))
+    }
+}

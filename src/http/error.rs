@@ -1,0 +1,163 @@
+//! One error type for every HTTP answer that is not a success. Handlers return
+//! [`ApiError`]; [`render_errors`] writes the body `{"error", "message", "request_id"}` for
+//! every error response, including those made by axum and tower layers (405, 413, 408), so
+//! clients always see the same schema. Internal errors are logged, never shown.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::query::QueryError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    PayloadTooLarge,
+    TooManyRequests,
+    InternalServerError,
+    ServiceUnavailable,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::BadRequest => "BadRequest",
+            ErrorKind::Unauthorized => "Unauthorized",
+            ErrorKind::Forbidden => "Forbidden",
+            ErrorKind::NotFound => "NotFound",
+            ErrorKind::MethodNotAllowed => "MethodNotAllowed",
+            ErrorKind::RequestTimeout => "RequestTimeout",
+            ErrorKind::PayloadTooLarge => "PayloadTooLarge",
+            ErrorKind::TooManyRequests => "TooManyRequests",
+            ErrorKind::InternalServerError => "InternalServerError",
+            ErrorKind::ServiceUnavailable => "ServiceUnavailable",
+        }
+    }
+
+    /// The kind for a status made outside our handlers, and a message for it.
+    fn for_status(status: StatusCode) -> (Self, &'static str) {
+        match status {
+            StatusCode::UNAUTHORIZED => (ErrorKind::Unauthorized, "Unauthorized"),
+            StatusCode::FORBIDDEN => (ErrorKind::Forbidden, "Forbidden"),
+            StatusCode::NOT_FOUND => (ErrorKind::NotFound, "Not found"),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                ErrorKind::MethodNotAllowed,
+                "Method not allowed on this route",
+            ),
+            StatusCode::REQUEST_TIMEOUT => (ErrorKind::RequestTimeout, "The request took too long"),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                (ErrorKind::PayloadTooLarge, "The request body is too large")
+            }
+            StatusCode::TOO_MANY_REQUESTS => (ErrorKind::TooManyRequests, "Too many requests"),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                (ErrorKind::ServiceUnavailable, "Service unavailable")
+            }
+            s if s.is_server_error() => (ErrorKind::InternalServerError, "Internal server error"),
+            _ => (ErrorKind::BadRequest, "Bad request"),
+        }
+    }
+}
+
+/// An error answer: its kind and the message shown to the client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    /// Logs the cause; the client sees only that something failed.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(ErrorKind::InternalServerError, "Internal server error")
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::BadRequest(m) => ApiError::bad_request(m),
+            QueryError::NotFound(m) => ApiError::not_found(m),
+            QueryError::Store(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        // The body is written by `render_errors`, which knows the request id.
+        let mut response = self.kind.status().into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// The request id set by the request-id layer.
+pub fn request_id(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Gives every error response the one schema, with the request's id.
+pub async fn render_errors(request: Request, next: Next) -> Response {
+    let id = request_id(request.headers());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let error = match response.extensions().get::<ApiError>() {
+        Some(e) => e.clone(),
+        None => {
+            let (kind, message) = ErrorKind::for_status(status);
+            ApiError::new(kind, message)
+        }
+    };
+    let (mut parts, _) = response.into_parts();
+    let body = json!({"error": error.kind.name(), "message": error.message, "request_id": id});
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.extensions.insert(error);
+    Response::from_parts(parts, Body::from(body.to_string()))
+}

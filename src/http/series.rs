@@ -1,0 +1,63 @@
+//! The time-series routes: people counts, sensors, bus positions and line snapshots, each
+//! with the three query forms (latest, as-of, range).
+
+use axum::extract::{Path, Query as QueryString, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::Value;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::query::QueryForm;
+
+type Pairs = QueryString<Vec<(String, String)>>;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/people-count/{stop_id}", get(people_count))
+        .route("/sensors/{entity_type}/{entity_id}", get(sensors))
+        .route("/bus-position/{bus_id}", get(bus_position))
+        .route("/bus-position/line/{line_id}", get(line_buses))
+}
+
+fn json(v: impl serde::Serialize) -> Result<Json<Value>, ApiError> {
+    serde_json::to_value(v)
+        .map(Json)
+        .map_err(ApiError::internal)
+}
+
+async fn people_count(
+    State(s): State<AppState>,
+    Path(stop_id): Path<String>,
+    QueryString(q): Pairs,
+) -> Result<Json<Value>, ApiError> {
+    let form = QueryForm::parse(&q).map_err(|e| ApiError::bad_request(e.0))?;
+    json(s.query.people_count(&stop_id, form).await?)
+}
+
+async fn sensors(
+    State(s): State<AppState>,
+    Path((entity_type, entity_id)): Path<(String, String)>,
+    QueryString(q): Pairs,
+) -> Result<Json<Value>, ApiError> {
+    let form = QueryForm::parse(&q).map_err(|e| ApiError::bad_request(e.0))?;
+    json(s.query.sensors(&entity_type, &entity_id, form).await?)
+}
+
+async fn bus_position(
+    State(s): State<AppState>,
+    Path(bus_id): Path<String>,
+    QueryString(q): Pairs,
+) -> Result<Json<Value>, ApiError> {
+    let form = QueryForm::parse(&q).map_err(|e| ApiError::bad_request(e.0))?;
+    json(s.query.bus_position(&bus_id, form).await?)
+}
+
+async fn line_buses(
+    State(s): State<AppState>,
+    Path(line_id): Path<String>,
+    QueryString(q): Pairs,
+) -> Result<Json<Value>, ApiError> {
+    let form = QueryForm::parse(&q).map_err(|e| ApiError::bad_request(e.0))?;
+    json(s.query.line_buses(&line_id, form).await?)
+}

@@ -1,0 +1,156 @@
+//! The three query forms every time-series endpoint takes, parsed from the query string:
+//! `mode=latest` (or a bare `latest`), `timestamp=T` (as-of), `from=T&to=T[&limit][&cursor]`.
+
+use crate::store::Cursor;
+use crate::time::Millis;
+
+/// Rows per page when `limit` is not given, and the most a page may hold.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryForm {
+    Latest,
+    AsOf(Millis),
+    Range {
+        from: Millis,
+        to: Millis,
+        limit: usize,
+        cursor: Option<Cursor>,
+    },
+}
+
+/// A query string that does not make a valid form; the message names the parameter.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct FormError(pub String);
+
+impl QueryForm {
+    /// Parses the query pairs; parameters of other concerns (`api_key`, ...) are ignored.
+    pub fn parse(pairs: &[(String, String)]) -> Result<Self, FormError> {
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let latest = match get("mode") {
+            Some("latest") => true,
+            Some(other) => {
+                return Err(FormError(format!(
+                    "Invalid mode {other:?}: the only mode is `latest`"
+                )));
+            }
+            None => get("latest").is_some(),
+        };
+        let timestamp = get("timestamp");
+        let range = get("from").is_some() || get("to").is_some();
+        let given = usize::from(latest) + usize::from(timestamp.is_some()) + usize::from(range);
+        if given > 1 {
+            return Err(FormError(
+                "Give only one query form: mode=latest, timestamp=T, or from=T&to=T".into(),
+            ));
+        }
+        if latest {
+            return Ok(QueryForm::Latest);
+        }
+        if let Some(t) = timestamp {
+            return Ok(QueryForm::AsOf(time_param("timestamp", t)?));
+        }
+        if !range {
+            return Err(FormError(
+                "Missing query form: give mode=latest, timestamp=T (as-of), or from=T&to=T (range)"
+                    .into(),
+            ));
+        }
+        let from = time_param("from", get("from").ok_or_else(|| missing("from"))?)?;
+        let to = time_param("to", get("to").ok_or_else(|| missing("to"))?)?;
+        if from > to {
+            return Err(FormError(format!(
+                "Invalid range: from ({from}) is after to ({to})"
+            )));
+        }
+        let limit = match get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(s) => s
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    FormError(format!(
+                        "Invalid limit {s:?}: a whole number from 1 to {MAX_LIMIT}"
+                    ))
+                })?,
+        };
+        let cursor = get("cursor")
+            .map(|c| {
+                Cursor::decode(c).ok_or_else(|| {
+                    FormError("Invalid cursor: pass the next_cursor of the previous page".into())
+                })
+            })
+            .transpose()?;
+        Ok(QueryForm::Range {
+            from,
+            to,
+            limit,
+            cursor,
+        })
+    }
+}
+
+fn missing(name: &str) -> FormError {
+    FormError(format!(
+        "Missing parameter `{name}` of the range form from=T&to=T"
+    ))
+}
+
+fn time_param(name: &str, value: &str) -> Result<Millis, FormError> {
+    Millis::parse(value).map_err(|e| FormError(format!("Invalid `{name}`: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(q: &str) -> Result<QueryForm, FormError> {
+        let pairs: Vec<(String, String)> = q
+            .split('&')
+            .filter(|s| !s.is_empty())
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (kv.to_string(), String::new()),
+            })
+            .collect();
+        QueryForm::parse(&pairs)
+    }
+
+    #[test]
+    fn forms() {
+        assert_eq!(parse("mode=latest"), Ok(QueryForm::Latest));
+        assert_eq!(parse("latest"), Ok(QueryForm::Latest));
+        assert_eq!(parse("timestamp=1000"), Ok(QueryForm::AsOf(Millis(1000))));
+        assert_eq!(
+            parse("from=1000&to=2000&limit=5"),
+            Ok(QueryForm::Range {
+                from: Millis(1000),
+                to: Millis(2000),
+                limit: 5,
+                cursor: None
+            })
+        );
+        for (q, needle) in [
+            ("", "Missing query form"),
+            ("mode=earliest", "Invalid mode"),
+            ("timestamp=yesterday", "Invalid `timestamp`"),
+            ("from=1000", "Missing parameter `to`"),
+            ("from=3000&to=2000", "is after"),
+            ("from=1&to=2&limit=0", "Invalid limit"),
+            ("from=1&to=2&limit=5000", "Invalid limit"),
+            ("from=1&to=2&cursor=xyz", "Invalid cursor"),
+            ("latest&timestamp=1", "only one query form"),
+        ] {
+            let e = parse(q).unwrap_err();
+            assert!(e.0.contains(needle), "{q}: {e}");
+        }
+    }
+}
