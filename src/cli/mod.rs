@@ -2,6 +2,7 @@
 //! environment variable `MADBUS_<FLAG>`.
 
 mod check_config;
+mod keys;
 mod serve;
 
 use std::io::IsTerminal;
@@ -26,6 +27,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Validate a network file and print a summary, or every error.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Manage API keys: create, list, revoke, rotate.
+    Keys(keys::KeysArgs),
 }
 
 /// Runs the command line; the binary's `main` is only this.
@@ -37,6 +40,7 @@ pub fn main() -> ExitCode {
             serve::run(args)
         }
         Command::CheckConfig(args) => check_config::run(args),
+        Command::Keys(args) => keys::run(args),
     }
 }
 

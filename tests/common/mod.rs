@@ -23,3 +23,94 @@ pub fn require_or_skip(why: &str) {
     }
     eprintln!("\n!!!!! SKIPPED: {why} (this would fail under CI=true) !!!!!\n");
 }
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use madbus::app::{Application, Settings};
+use madbus::gateway::keys;
+use madbus::runner::{LiveState, Phase};
+use madbus::store::{ApiKeyRecord, SqliteStore, Store};
+use madbus::time::{Duration, Millis};
+
+/// A real server on port 0 over a temporary data dir.
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    pub live: Arc<LiveState>,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Settings for tests: a short backfill, real time, loopback port 0.
+pub fn test_settings(dir: &std::path::Path, backfill: &str) -> Settings {
+    let mut s = Settings::new(dir.to_path_buf());
+    s.bind = "127.0.0.1:0".parse().unwrap();
+    s.backfill = backfill.parse::<Duration>().unwrap();
+    s
+}
+
+/// Stores a key for `group` in the data dir before the server starts; returns it in clear.
+pub async fn add_key(
+    dir: &std::path::Path,
+    group: &str,
+    tweak: impl FnOnce(&mut ApiKeyRecord),
+) -> String {
+    let store = SqliteStore::open(dir).unwrap();
+    let mut new = keys::generate(group, Millis::now(), None);
+    tweak(&mut new.record);
+    store.insert_key(new.record).await.unwrap();
+    new.key
+}
+
+impl TestServer {
+    /// Starts the server and waits until the simulator runs live.
+    pub async fn start(dir: tempfile::TempDir, settings: Settings) -> Self {
+        let app = Application::build(settings).await.expect("the app builds");
+        let addr = app.local_addr();
+        let live = app.live();
+        let (stop, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        let deadline = Instant::now() + StdDuration::from_secs(60);
+        while live.status().phase != Phase::Live {
+            assert!(Instant::now() < deadline, "never went live");
+            tokio::time::sleep(StdDuration::from_millis(20)).await;
+        }
+        Self {
+            dir,
+            addr,
+            live,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// GET with the two auth headers.
+    pub async fn get(&self, path: &str, key: &str, group: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("x-api-key", key)
+            .header("x-group-name", group)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().expect("clean stop");
+        }
+    }
+}
