@@ -270,6 +270,60 @@ pub mod contract {
         }
     }
 
+    pub async fn api_keys(store: &dyn Store) {
+        use madbus::store::ApiKeyRecord;
+        let key = |id: &str, group: &str, t: i64| ApiKeyRecord {
+            id: id.into(),
+            group: group.into(),
+            hash: format!("{:064x}", t),
+            created_at: Millis(t),
+            expires_at: None,
+            revoked_at: None,
+        };
+        for (id, group, t) in [("k1", "g1", 1), ("k2", "g1", 2), ("k3", "g2", 3)] {
+            store.insert_key(key(id, group, t)).await.unwrap();
+        }
+        assert!(
+            store.insert_key(key("k1", "g1", 9)).await.is_err(),
+            "ids are unique"
+        );
+        let ids: Vec<String> = store
+            .list_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.id)
+            .collect();
+        assert_eq!(ids, ["k1", "k2", "k3"]);
+        assert!(store.revoke_key("k2", Millis(10)).await.unwrap());
+        assert!(
+            !store.revoke_key("k2", Millis(11)).await.unwrap(),
+            "already revoked"
+        );
+        assert!(!store.revoke_key("nope", Millis(11)).await.unwrap());
+        // Rotation: the other active keys of g1 expire at the grace end; k2 is revoked.
+        assert_eq!(
+            store
+                .expire_group_keys("g1", "k9", Millis(500))
+                .await
+                .unwrap(),
+            1
+        );
+        let list = store.list_keys().await.unwrap();
+        assert_eq!(list[0].expires_at, Some(Millis(500)));
+        assert_eq!(list[1].revoked_at, Some(Millis(10)));
+        assert_eq!(list[2].expires_at, None, "other groups are untouched");
+        // An earlier expiry is kept.
+        store
+            .expire_group_keys("g1", "k9", Millis(900))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.list_keys().await.unwrap()[0].expires_at,
+            Some(Millis(500))
+        );
+    }
+
     pub async fn hostile_ids_are_only_values(store: &dyn Store) {
         filled(store).await;
         for id in [
@@ -331,6 +385,7 @@ macro_rules! full_contract {
                 rewriting_adds_nothing,
                 pruning,
                 checkpoint,
+                api_keys,
                 hostile_ids_are_only_values,
             ]
         );

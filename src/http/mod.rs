@@ -4,6 +4,7 @@
 mod error;
 mod health;
 mod network;
+pub mod openapi;
 mod series;
 
 use std::sync::Arc;
@@ -31,7 +32,7 @@ pub struct AppState {
 
 /// Routes anyone may call.
 pub fn public_routes() -> Router<AppState> {
-    health::router()
+    health::router().merge(openapi::router())
 }
 
 /// Routes that need an API key.

@@ -4,11 +4,11 @@
 use axum::extract::{Path, Query as QueryString, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::Value;
 
 use super::AppState;
 use super::error::ApiError;
 use crate::query::QueryForm;
+use crate::query::views::{Answer, BusPositionView, LineSnapshotView, PeopleCountView, SensorView};
 
 type Pairs = QueryString<Vec<(String, String)>>;
 
@@ -20,44 +20,40 @@ pub fn router() -> Router<AppState> {
         .route("/bus-position/line/{line_id}", get(line_buses))
 }
 
-fn json(v: impl serde::Serialize) -> Result<Json<Value>, ApiError> {
-    serde_json::to_value(v)
-        .map(Json)
-        .map_err(ApiError::internal)
+fn form(q: &[(String, String)]) -> Result<QueryForm, ApiError> {
+    QueryForm::parse(q).map_err(|e| ApiError::bad_request(e.0))
 }
 
 async fn people_count(
     State(s): State<AppState>,
     Path(stop_id): Path<String>,
     QueryString(q): Pairs,
-) -> Result<Json<Value>, ApiError> {
-    let form = QueryForm::parse(&q).map_err(|e| ApiError::bad_request(e.0))?;
-    json(s.query.people_count(&stop_id, form).await?)
+) -> Result<Json<Answer<PeopleCountView>>, ApiError> {
+    Ok(Json(s.query.people_count(&stop_id, form(&q)?).await?))
 }
 
 async fn sensors(
     State(s): State<AppState>,
     Path((entity_type, entity_id)): Path<(String, String)>,
     QueryString(q): Pairs,
-) -> Result<Json<Value>, ApiError> {
-    let form = QueryForm::parse(&q).map_err(|e| ApiError::bad_request(e.0))?;
-    json(s.query.sensors(&entity_type, &entity_id, form).await?)
+) -> Result<Json<Answer<SensorView>>, ApiError> {
+    Ok(Json(
+        s.query.sensors(&entity_type, &entity_id, form(&q)?).await?,
+    ))
 }
 
 async fn bus_position(
     State(s): State<AppState>,
     Path(bus_id): Path<String>,
     QueryString(q): Pairs,
-) -> Result<Json<Value>, ApiError> {
-    let form = QueryForm::parse(&q).map_err(|e| ApiError::bad_request(e.0))?;
-    json(s.query.bus_position(&bus_id, form).await?)
+) -> Result<Json<Answer<BusPositionView>>, ApiError> {
+    Ok(Json(s.query.bus_position(&bus_id, form(&q)?).await?))
 }
 
 async fn line_buses(
     State(s): State<AppState>,
     Path(line_id): Path<String>,
     QueryString(q): Pairs,
-) -> Result<Json<Value>, ApiError> {
-    let form = QueryForm::parse(&q).map_err(|e| ApiError::bad_request(e.0))?;
-    json(s.query.line_buses(&line_id, form).await?)
+) -> Result<Json<LineSnapshotView>, ApiError> {
+    Ok(Json(s.query.line_buses(&line_id, form(&q)?).await?))
 }

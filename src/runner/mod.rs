@@ -71,7 +71,7 @@ pub fn spawn(
     config: RunnerConfig,
     stop: StopSignal,
 ) -> RunnerHandle {
-    let (tx, rx) = mpsc::channel::<Batch>(WRITE_QUEUE);
+    let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
     let writer = tokio::spawn(write_loop(
         rx,
         store,
@@ -82,6 +82,9 @@ pub fn spawn(
     let stepper = tokio::task::spawn_blocking(move || step_loop(world, tx, live, config, stop));
     RunnerHandle { stepper, writer }
 }
+
+/// A batch for the writer, and who to tell once it is written.
+type Job = (Batch, Option<std::sync::mpsc::Sender<()>>);
 
 fn checkpoint(world: &World) -> Checkpoint {
     Checkpoint {
@@ -106,7 +109,7 @@ impl Pace {
 
 fn step_loop(
     mut world: World,
-    tx: mpsc::Sender<Batch>,
+    tx: mpsc::Sender<Job>,
     live: Arc<LiveState>,
     config: RunnerConfig,
     stop: StopSignal,
@@ -116,10 +119,12 @@ fn step_loop(
     let mut pending = Records::default();
     let mut pace: Option<Pace> = None;
     let progress = Progress::new(backfill_from, config.progress_bar);
+    let tick_seconds = metrics::histogram!("madbus_tick_duration_seconds");
 
     // Hands the pending records (and the state after them) to the writer, and shows the
-    // newest of them as the live state. False when the writer has gone.
-    let flush = |pending: &mut Records, world: &World| -> bool {
+    // newest of them as the live state; with `wait`, returns once they are written.
+    // False when the writer has gone.
+    let flush = |pending: &mut Records, world: &World, wait: bool| -> bool {
         if !pending.is_empty() {
             live.absorb(&newest(pending, world));
         }
@@ -127,7 +132,13 @@ fn step_loop(
             records: std::mem::take(pending),
             checkpoint: Some(checkpoint(world)),
         };
-        tx.blocking_send(batch).is_ok()
+        let (ack, written) = if wait {
+            let (a, w) = std::sync::mpsc::channel();
+            (Some(a), Some(w))
+        } else {
+            (None, None)
+        };
+        tx.blocking_send((batch, ack)).is_ok() && written.is_none_or(|w| w.recv().is_ok())
     };
 
     while !stop.is_stopped() {
@@ -136,7 +147,9 @@ fn step_loop(
             None => Millis::now(),
         };
         if world.time().0 + tick <= target.0 {
+            let started = Instant::now();
             world.step_into(&mut pending);
+            tick_seconds.record(started.elapsed().as_secs_f64());
             let phase = match &pace {
                 None => Phase::Backfilling {
                     done: progress.update(world.time(), target),
@@ -146,13 +159,14 @@ fn step_loop(
             live.set_progress(phase, world.time());
             // Behind the clock (backfill, or a clock faster than the simulator): write in
             // large batches so memory stays bounded.
-            if pending.len() >= BATCH_ROWS && !flush(&mut pending, &world) {
+            if pending.len() >= BATCH_ROWS && !flush(&mut pending, &world, false) {
                 break;
             }
             continue;
         }
-        // Caught up with the target: write what is pending, then wait for the next tick.
-        if !pending.is_empty() && !flush(&mut pending, &world) {
+        // Caught up with the target: write what is pending (the whole backfill is written
+        // before the simulator says it is live), then wait for the next tick.
+        if (!pending.is_empty() || pace.is_none()) && !flush(&mut pending, &world, pace.is_none()) {
             break;
         }
         if pace.is_none() {
@@ -171,7 +185,7 @@ fn step_loop(
         ));
     }
     // Everything recorded so far is written, with the state that follows it.
-    flush(&mut pending, &world);
+    flush(&mut pending, &world, false);
     live.set_phase(Phase::Stopped);
     tracing::info!(sim_time = %world.time(), "simulator stopped");
 }
@@ -190,7 +204,7 @@ fn newest(records: &Records, world: &World) -> Records {
 }
 
 async fn write_loop(
-    mut rx: mpsc::Receiver<Batch>,
+    mut rx: mpsc::Receiver<Job>,
     store: Arc<dyn Store>,
     live: Arc<LiveState>,
     retention: Duration,
@@ -198,14 +212,19 @@ async fn write_loop(
 ) {
     let mut last_prune: Option<Millis> = None;
     let mut rows_total: u64 = 0;
-    while let Some(batch) = rx.recv().await {
+    while let Some((batch, ack)) = rx.recv().await {
         let end = batch.checkpoint.as_ref().map(|c| c.time);
         // Writes are idempotent, so a failed batch is simply tried again.
         let mut delay = std::time::Duration::from_millis(100);
         loop {
-            match store.write(batch.clone()).await {
+            let started = Instant::now();
+            let result = store.write(batch.clone()).await;
+            metrics::histogram!("madbus_store_write_seconds")
+                .record(started.elapsed().as_secs_f64());
+            match result {
                 Ok(stats) => {
                     rows_total += stats.rows_written;
+                    metrics::counter!("madbus_rows_written_total").increment(stats.rows_written);
                     live.set_store_error(None);
                     break;
                 }
@@ -220,6 +239,9 @@ async fn write_loop(
                     delay = (delay * 2).min(std::time::Duration::from_secs(10));
                 }
             }
+        }
+        if let Some(ack) = ack {
+            let _ = ack.send(());
         }
         if let Some(end) = end
             && last_prune.is_none_or(|p| end.0 - p.0 >= PRUNE_EVERY.as_millis())

@@ -114,3 +114,64 @@ impl TestServer {
         }
     }
 }
+
+/// Validates responses against the server's own /openapi.json.
+pub struct OpenApi {
+    doc: serde_json::Value,
+}
+
+impl OpenApi {
+    pub async fn fetch(server: &TestServer) -> Self {
+        let r = server
+            .client
+            .get(server.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "the OpenAPI document is public");
+        let doc: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        Self { doc }
+    }
+
+    /// Checks that `body`, answered with `status` by GET `template`, is what the document
+    /// says that operation answers.
+    pub fn check(&self, template: &str, status: u16, body: &serde_json::Value) {
+        let op = &self.doc["paths"][template]["get"];
+        assert!(op.is_object(), "GET {template} is not documented");
+        let mut response = op["responses"][status.to_string()].clone();
+        if let Some(r) = response["$ref"].as_str() {
+            let name = r.rsplit('/').next().unwrap();
+            response = self.doc["components"]["responses"][name].clone();
+        }
+        assert!(
+            response.is_object(),
+            "GET {template} does not document status {status}: {body}"
+        );
+        let schema = &response["content"]["application/json"]["schema"];
+        let mut root = self.doc.clone();
+        root["$schema"] = "https://json-schema.org/draft/2020-12/schema".into();
+        for (k, v) in schema.as_object().expect("a JSON schema") {
+            root[k] = v.clone();
+        }
+        let validator = jsonschema::validator_for(&root).expect("the document's schemas compile");
+        let errors: Vec<String> = validator
+            .iter_errors(body)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "GET {template} -> {status} does not match the document: {errors:?}\n{body}"
+        );
+    }
+
+    /// Every documented GET path.
+    pub fn paths(&self) -> Vec<String> {
+        self.doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    }
+}

@@ -1,0 +1,240 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 description of exactly what is served. Schemas are
+//! strict (every field listed, no others allowed) and the tests validate every response
+//! they see against this document, so it cannot drift from the code unnoticed.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::AppState;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new().route("/openapi.json", get(|| async { Json(document().clone()) }))
+}
+
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({"type": "object", "required": required, "properties": properties, "additionalProperties": false})
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn time() -> Value {
+    json!({"type": "string", "format": "date-time", "description": "RFC 3339, UTC, milliseconds, `Z`"})
+}
+
+fn page_of(item: &str) -> Value {
+    object(
+        &["items", "next_cursor"],
+        json!({
+            "items": {"type": "array", "items": reference(item)},
+            "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last"},
+        }),
+    )
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn error_responses(codes: &[&str]) -> serde_json::Map<String, Value> {
+    codes
+        .iter()
+        .map(|c| {
+            (
+                c.to_string(),
+                json!({"$ref": format!("#/components/responses/{c}")}),
+            )
+        })
+        .collect()
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": description,
+           "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}})
+}
+
+/// A protected GET with its parameters and 200 schema, plus the usual errors.
+fn get_op(summary: &str, params: Vec<Value>, ok: Value, errors: &[&str]) -> Value {
+    let mut responses = error_responses(errors);
+    responses.insert("200".into(), json_response("OK", ok));
+    json!({"get": {"summary": summary, "parameters": params, "responses": responses,
+                   "security": [{"ApiKey": [], "GroupName": []}]}})
+}
+
+/// The three query forms of the time-series routes.
+fn form_params(with_range: bool) -> Vec<Value> {
+    let t = |name: &str, d: &str| {
+        json!({"name": name, "in": "query", "description": d,
+               "schema": {"type": "string", "description": "RFC 3339 (Z or offset) or epoch milliseconds"}})
+    };
+    let mut p = vec![
+        json!({"name": "mode", "in": "query", "description": "`latest`: the newest value",
+               "schema": {"type": "string", "enum": ["latest"]}}),
+        json!({"name": "latest", "in": "query", "description": "Bare `latest`, same as mode=latest",
+               "allowEmptyValue": true, "schema": {"type": "string"}}),
+        t("timestamp", "As-of: the last value at or before T"),
+    ];
+    if with_range {
+        p.extend([
+            t("from", "Range start (inclusive), with `to`"),
+            t("to", "Range end (inclusive), with `from`"),
+            json!({"name": "limit", "in": "query", "description": "Rows per page (default 100)",
+                   "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}),
+            json!({"name": "cursor", "in": "query", "description": "`next_cursor` of the previous page",
+                   "schema": {"type": "string"}}),
+        ]);
+    }
+    p
+}
+
+fn series(summary: &str, params: Vec<Value>, item: &str, page: &str) -> Value {
+    let mut all = params;
+    all.extend(form_params(true));
+    get_op(
+        summary,
+        all,
+        json!({"oneOf": [reference(item), reference(page)]}),
+        &["400", "401", "403", "404", "429", "500"],
+    )
+}
+
+pub fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(build)
+}
+
+fn build() -> Value {
+    let number = json!({"type": "number"});
+    let string = json!({"type": "string"});
+    let ids = json!({"type": "array", "items": {"type": "string"}});
+    let component = json!({"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok", "unhealthy"]}}});
+    let schemas = json!({
+        "Error": object(&["error", "message", "request_id"], json!({
+            "error": {"type": "string", "enum": ["BadRequest", "Unauthorized", "Forbidden", "NotFound",
+                "MethodNotAllowed", "PayloadTooLarge", "TooManyRequests", "InternalServerError", "ServiceUnavailable"]},
+            "message": string, "request_id": string})),
+        "Health": object(&["status", "version", "uptime_s", "components"], json!({
+            "status": {"type": "string", "enum": ["healthy", "unhealthy"]},
+            "version": string, "uptime_s": {"type": "integer", "minimum": 0},
+            "components": {"type": "object", "required": ["store", "simulator", "feed"],
+                "properties": {"store": component, "simulator": component, "feed": component}}})),
+        "BusPosition": object(&["bus_id", "line_id", "time", "latitude", "longitude", "speed", "direction",
+                "passenger_count", "next_stop_id", "distance_to_next_stop", "at_stop"], json!({
+            "bus_id": string, "line_id": string, "time": time(),
+            "latitude": number, "longitude": number,
+            "speed": {"type": "number", "minimum": 0, "description": "km/h"},
+            "direction": {"type": "integer", "enum": [0, 1], "description": "0: first stop to last; 1: back"},
+            "passenger_count": {"type": "integer", "minimum": 0},
+            "next_stop_id": string,
+            "distance_to_next_stop": {"type": "number", "minimum": 0, "description": "metres"},
+            "at_stop": {"type": "boolean", "description": "true while dwelling (doors open)"}})),
+        "BusPositionPage": page_of("BusPosition"),
+        "PeopleCount": object(&["stop_id", "time", "count", "line_ids"], json!({
+            "stop_id": string, "time": time(), "count": {"type": "integer", "minimum": 0}, "line_ids": ids})),
+        "PeopleCountPage": page_of("PeopleCount"),
+        "Sensor": object(&["entity_type", "entity_id", "time", "temperature", "humidity"], json!({
+            "entity_type": {"type": "string", "enum": ["bus", "stop"]}, "entity_id": string, "time": time(),
+            "temperature": {"type": "number", "description": "°C"},
+            "humidity": {"type": "number", "description": "%"},
+            "co2_level": {"type": "number", "description": "ppm; buses only"},
+            "door_status": {"type": "string", "enum": ["open", "closed"], "description": "buses only"}})),
+        "SensorPage": page_of("Sensor"),
+        "LineSnapshot": object(&["line_id", "time", "buses"], json!({
+            "line_id": string, "time": time(), "buses": {"type": "array", "items": reference("BusPosition")}})),
+        "LineSummary": object(&["line_id", "name", "color", "length_m", "stop_ids", "bus_ids"], json!({
+            "line_id": string, "name": string, "color": {"type": ["string", "null"]},
+            "length_m": number, "stop_ids": ids, "bus_ids": ids})),
+        "StopOnLine": object(&["stop_id", "name", "latitude", "longitude", "is_terminal", "distance_along_m"], json!({
+            "stop_id": string, "name": string, "latitude": number, "longitude": number,
+            "is_terminal": {"type": "boolean"}, "distance_along_m": number})),
+        "Bus": object(&["bus_id", "line_id", "capacity"], json!({
+            "bus_id": string, "line_id": string, "capacity": {"type": "integer", "minimum": 1}})),
+        "LineDetail": object(&["line_id", "name", "color", "length_m", "cruise_speed_kmh", "stops", "buses", "geometry"], json!({
+            "line_id": string, "name": string, "color": {"type": ["string", "null"]},
+            "length_m": number, "cruise_speed_kmh": number,
+            "stops": {"type": "array", "items": reference("StopOnLine")},
+            "buses": {"type": "array", "items": reference("Bus")},
+            "geometry": {"type": "object", "description": "GeoJSON Feature with a LineString of [longitude, latitude]",
+                "required": ["type", "geometry", "properties"],
+                "properties": {"type": {"const": "Feature"},
+                    "geometry": {"type": "object", "required": ["type", "coordinates"],
+                        "properties": {"type": {"const": "LineString"},
+                            "coordinates": {"type": "array", "items": {"type": "array", "items": number, "minItems": 2, "maxItems": 2}}}},
+                    "properties": {"type": "object"}}}})),
+        "Stop": object(&["stop_id", "name", "latitude", "longitude", "is_terminal", "base_arrival_rate", "line_ids"], json!({
+            "stop_id": string, "name": string, "latitude": number, "longitude": number,
+            "is_terminal": {"type": "boolean"},
+            "base_arrival_rate": {"type": "number", "description": "people per minute at the weekday peak"},
+            "line_ids": ids})),
+        "PredictedArrival": object(&["bus_id", "line_id", "direction", "towards_stop_id", "eta_seconds", "eta", "distance"], json!({
+            "bus_id": string, "line_id": string, "direction": {"type": "integer", "enum": [0, 1]},
+            "towards_stop_id": string, "eta_seconds": {"type": "number", "minimum": 0}, "eta": time(),
+            "distance": {"type": "number", "minimum": 0, "description": "metres along the route"}})),
+        "StopArrivals": object(&["stop_id", "time", "arrivals"], json!({
+            "stop_id": string, "time": time(),
+            "arrivals": {"type": "array", "items": reference("PredictedArrival")}})),
+    });
+    let error = |d: &str| json_response(d, reference("Error"));
+    let mut too_many = error("Throttled");
+    too_many["headers"] =
+        json!({"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}});
+    let responses = json!({
+        "400": error("Bad request: a malformed id or time, or no valid query form"),
+        "401": error("Missing x-api-key or x-group-name"),
+        "403": error("Unknown, revoked or expired key, or a key of another group"),
+        "404": error("Unknown id, or no data at that time"),
+        "429": too_many,
+        "500": error("Internal error (details are logged, not shown)"),
+    });
+    let stop = path_param("stop_id", "A stop id, e.g. S001");
+    let bus = path_param("bus_id", "A bus id, e.g. B001");
+    let line = path_param("line_id", "A line id, e.g. L1");
+    let common = ["401", "403", "429", "500"];
+    let with_404 = ["400", "401", "403", "404", "429", "500"];
+    let list = |item: &str| json!({"type": "array", "items": reference(item)});
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "madbus",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Real-time city-bus data: people at stops, sensors, bus positions, network metadata. Every route except /health and /openapi.json needs the x-api-key and x-group-name headers.",
+        },
+        "components": {
+            "schemas": schemas,
+            "responses": responses,
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "GroupName": {"type": "apiKey", "in": "header", "name": "x-group-name"},
+            },
+        },
+        "paths": {
+            "/health": {"get": {"summary": "Health of the store, the simulator and the feed", "security": [],
+                "responses": {"200": json_response("Healthy", reference("Health")),
+                              "503": json_response("Unhealthy", reference("Health"))}}},
+            "/openapi.json": {"get": {"summary": "This document", "security": [],
+                "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [{"ApiKey": [], "GroupName": []}],
+                "responses": {"200": {"description": "Prometheus text", "content": {"text/plain": {}}},
+                              "401": {"$ref": "#/components/responses/401"}, "403": {"$ref": "#/components/responses/403"}}}},
+            "/people-count/{stop_id}": series("People waiting at a stop", vec![stop.clone()], "PeopleCount", "PeopleCountPage"),
+            "/sensors/{entity_type}/{entity_id}": series("Sensor readings of a bus or a stop", vec![
+                json!({"name": "entity_type", "in": "path", "required": true, "schema": {"type": "string", "enum": ["bus", "stop"]}}),
+                path_param("entity_id", "A bus id or a stop id, as entity_type says"),
+            ], "Sensor", "SensorPage"),
+            "/bus-position/{bus_id}": series("Position and load of a bus", vec![bus], "BusPosition", "BusPositionPage"),
+            "/bus-position/line/{line_id}": get_op("Every bus of a line (latest or as of T)",
+                { let mut p = vec![line.clone()]; p.extend(form_params(false)); p },
+                reference("LineSnapshot"), &with_404),
+            "/lines": get_op("All lines", vec![], list("LineSummary"), &common),
+            "/lines/{line_id}": get_op("A line with its stops, buses and GeoJSON geometry", vec![line], reference("LineDetail"), &with_404),
+            "/stops": get_op("All stops", vec![], list("Stop"), &common),
+            "/stops/{stop_id}": get_op("A stop", vec![stop.clone()], reference("Stop"), &with_404),
+            "/stops/{stop_id}/arrivals": get_op("Predicted arrivals at a stop, soonest first", vec![stop], reference("StopArrivals"), &with_404),
+            "/buses": get_op("All buses", vec![], list("Bus"), &common),
+        },
+    })
+}

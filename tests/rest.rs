@@ -1,0 +1,454 @@
+//! Every REST route over real HTTP: values agree with the store the simulation wrote, the
+//! three query forms and paging, every 400/404 rule, and every response matches
+//! /openapi.json.
+
+mod common;
+
+use common::{OpenApi, TestServer, add_key, test_settings};
+use madbus::query::views::{BusPositionView, PeopleCountView};
+use madbus::store::{RangeQuery, Row, Series, SqliteStore, Store};
+use madbus::time::Millis;
+use serde_json::Value;
+
+struct Api {
+    server: TestServer,
+    key: String,
+    openapi: OpenApi,
+}
+
+impl Api {
+    async fn start(backfill: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = add_key(dir.path(), "group1", |_| {}).await;
+        let mut settings = test_settings(dir.path(), backfill);
+        settings.gateway.throttle_burst = 10_000;
+        let server = TestServer::start(dir, settings).await;
+        let openapi = OpenApi::fetch(&server).await;
+        Self {
+            server,
+            key,
+            openapi,
+        }
+    }
+
+    /// GET `path` (an instance of `template`), checked against the document.
+    async fn get(&self, template: &str, path: &str) -> (u16, Value) {
+        let r = self.server.get(path, &self.key, "group1").await;
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        self.openapi.check(template, status, &body);
+        (status, body)
+    }
+
+    async fn ok(&self, template: &str, path: &str) -> Value {
+        let (status, body) = self.get(template, path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
+    fn store(&self) -> SqliteStore {
+        SqliteStore::open(self.server.dir.path()).unwrap()
+    }
+}
+
+fn positions(rows: Vec<Row>) -> Vec<Value> {
+    rows.iter()
+        .map(|r| match r {
+            Row::Position(p) => serde_json::to_value(BusPositionView::from(p)).unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_series_agree_with_the_store() {
+    let api = Api::start("30m").await;
+    let store = api.store();
+    let all = store
+        .range(RangeQuery {
+            series: Series::BusPositions,
+            id: "B002".into(),
+            from: Millis::MIN,
+            to: Millis::MAX,
+            limit: 100_000,
+            after: None,
+        })
+        .await
+        .unwrap()
+        .rows;
+    let expected = positions(all);
+    assert!(
+        expected.len() > 300,
+        "30 minutes at 5 s: {}",
+        expected.len()
+    );
+
+    // Latest.
+    let latest = api
+        .ok("/bus-position/{bus_id}", "/bus-position/B002?mode=latest")
+        .await;
+    assert_eq!(latest["bus_id"], "B002");
+    assert_eq!(latest["line_id"], "L1");
+    let bare = api
+        .ok("/bus-position/{bus_id}", "/bus-position/B002?latest")
+        .await;
+    assert_eq!(bare["bus_id"], "B002");
+
+    // As-of exactly at a record, between two, in epoch ms and with an offset, before all.
+    let rec = &expected[100];
+    let t = Millis::parse(rec["time"].as_str().unwrap()).unwrap();
+    let at = api
+        .ok(
+            "/bus-position/{bus_id}",
+            &format!(
+                "/bus-position/B002?timestamp={}",
+                rec["time"].as_str().unwrap()
+            ),
+        )
+        .await;
+    assert_eq!(&at, rec);
+    let between = api
+        .ok(
+            "/bus-position/{bus_id}",
+            &format!("/bus-position/B002?timestamp={}", t.0 + 2_500),
+        )
+        .await;
+    assert_eq!(&between, rec);
+    let local = jiff::Timestamp::from_millisecond(t.0 + 1_000)
+        .unwrap()
+        .to_zoned_datetime(jiff::tz::TimeZone::fixed(jiff::tz::offset(2)))
+        .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
+        .to_string();
+    let offset = api
+        .ok(
+            "/bus-position/{bus_id}",
+            &format!("/bus-position/B002?timestamp={}", local.replace('+', "%2B")),
+        )
+        .await;
+    assert_eq!(&offset, rec, "{local}");
+    let first = Millis::parse(expected[0]["time"].as_str().unwrap()).unwrap();
+    let (status, body) = api
+        .get(
+            "/bus-position/{bus_id}",
+            &format!("/bus-position/B002?timestamp={}", first.0 - 1),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("No data for bus B002"),
+        "{body}"
+    );
+
+    // Range pages cover every row exactly once, in order.
+    let (from, to) = (&expected[10]["time"], &expected[250]["time"]);
+    let mut got = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!(
+            "/bus-position/B002?from={}&to={}&limit=13",
+            from.as_str().unwrap(),
+            to.as_str().unwrap()
+        );
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = api.ok("/bus-position/{bus_id}", &path).await;
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 13);
+        got.extend(items.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(got, expected[10..=250].to_vec());
+
+    // Line snapshot: every bus of L1, each as its own as-of says.
+    let snap = api
+        .ok(
+            "/bus-position/line/{line_id}",
+            &format!("/bus-position/line/L1?timestamp={}", t.0 + 2_000),
+        )
+        .await;
+    assert_eq!(snap["line_id"], "L1");
+    let buses: Vec<&str> = snap["buses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["bus_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(buses, ["B001", "B002", "B003"]);
+    for b in snap["buses"].as_array().unwrap() {
+        let id = b["bus_id"].as_str().unwrap();
+        let one = api
+            .ok(
+                "/bus-position/{bus_id}",
+                &format!("/bus-position/{id}?timestamp={}", t.0 + 2_000),
+            )
+            .await;
+        assert_eq!(&one, b);
+    }
+    let latest_line = api
+        .ok(
+            "/bus-position/line/{line_id}",
+            "/bus-position/line/L2?mode=latest",
+        )
+        .await;
+    assert_eq!(latest_line["buses"].as_array().unwrap().len(), 4);
+
+    // People counts and sensors, against the store.
+    let people = api
+        .ok("/people-count/{stop_id}", "/people-count/S003?mode=latest")
+        .await;
+    let stored = match store
+        .latest(Series::PeopleCount, "S003")
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Row::People(p) => serde_json::to_value(PeopleCountView::from(&p)).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(people, stored);
+    assert_eq!(people["line_ids"], serde_json::json!(["L1"]));
+    let page = api
+        .ok(
+            "/people-count/{stop_id}",
+            &format!("/people-count/S003?from={}&to={}", first.0, Millis::now().0),
+        )
+        .await;
+    assert!(page["items"].as_array().unwrap().len() >= 29);
+    let bus = api
+        .ok(
+            "/sensors/{entity_type}/{entity_id}",
+            "/sensors/bus/B101?mode=latest",
+        )
+        .await;
+    assert!(bus["co2_level"].as_f64().unwrap() >= 420.0);
+    assert!(["open", "closed"].contains(&bus["door_status"].as_str().unwrap()));
+    let stop = api
+        .ok(
+            "/sensors/{entity_type}/{entity_id}",
+            "/sensors/stop/S101?mode=latest",
+        )
+        .await;
+    assert!(
+        stop.get("co2_level").is_none() && stop.get("door_status").is_none(),
+        "{stop}"
+    );
+    let old = api
+        .ok(
+            "/sensors/{entity_type}/{entity_id}",
+            &format!("/sensors/stop/S101?timestamp={}", first.0 + 120_000),
+        )
+        .await;
+    assert!(Millis::parse(old["time"].as_str().unwrap()).unwrap().0 <= first.0 + 120_000);
+    api.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_and_unknown_ids() {
+    let api = Api::start("10m").await;
+    let cases: &[(&str, &str, u16, &str)] = &[
+        (
+            "/bus-position/{bus_id}",
+            "/bus-position/B999?mode=latest",
+            404,
+            "Bus B999 not found",
+        ),
+        (
+            "/people-count/{stop_id}",
+            "/people-count/S999?mode=latest",
+            404,
+            "Stop S999 not found",
+        ),
+        (
+            "/bus-position/line/{line_id}",
+            "/bus-position/line/L99?mode=latest",
+            404,
+            "Line L99 not found",
+        ),
+        (
+            "/sensors/{entity_type}/{entity_id}",
+            "/sensors/bus/S001?mode=latest",
+            404,
+            "Bus S001 not found",
+        ),
+        ("/lines/{line_id}", "/lines/L99", 404, "Line L99 not found"),
+        (
+            "/stops/{stop_id}",
+            "/stops/S999",
+            404,
+            "Stop S999 not found",
+        ),
+        (
+            "/stops/{stop_id}/arrivals",
+            "/stops/S999/arrivals",
+            404,
+            "Stop S999 not found",
+        ),
+        (
+            "/bus-position/{bus_id}",
+            "/bus-position/S001'%20OR%20'1'='1?mode=latest",
+            400,
+            "Invalid bus_id",
+        ),
+        (
+            "/people-count/{stop_id}",
+            "/people-count/S001%3B%20DROP%20TABLE%20people_count?mode=latest",
+            400,
+            "Invalid stop_id",
+        ),
+        (
+            "/stops/{stop_id}",
+            &format!("/stops/{}", "S".repeat(65)),
+            400,
+            "Invalid stop_id",
+        ),
+        (
+            "/bus-position/{bus_id}",
+            "/bus-position/B001",
+            400,
+            "Missing query form",
+        ),
+        (
+            "/bus-position/{bus_id}",
+            "/bus-position/B001?timestamp=yesterday",
+            400,
+            "Invalid `timestamp`",
+        ),
+        (
+            "/bus-position/{bus_id}",
+            "/bus-position/B001?mode=earliest",
+            400,
+            "Invalid mode",
+        ),
+        (
+            "/bus-position/{bus_id}",
+            "/bus-position/B001?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+            400,
+            "is after",
+        ),
+        (
+            "/bus-position/{bus_id}",
+            "/bus-position/B001?from=2026-01-01T00:00:00Z",
+            400,
+            "Missing parameter `to`",
+        ),
+        (
+            "/bus-position/{bus_id}",
+            "/bus-position/B001?from=1&to=2&limit=0",
+            400,
+            "Invalid limit",
+        ),
+        (
+            "/bus-position/{bus_id}",
+            "/bus-position/B001?from=1&to=2&cursor=abc",
+            400,
+            "Invalid cursor",
+        ),
+        (
+            "/sensors/{entity_type}/{entity_id}",
+            "/sensors/train/T1?mode=latest",
+            400,
+            "Invalid entity_type",
+        ),
+        (
+            "/bus-position/line/{line_id}",
+            "/bus-position/line/L1?from=1&to=2",
+            400,
+            "takes mode=latest or timestamp",
+        ),
+    ];
+    for (template, path, status, needle) in cases {
+        let (got, body) = api.get(template, path).await;
+        assert_eq!(got, *status, "{path}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(needle),
+            "{path}: {body}"
+        );
+        let kind = if *status == 400 {
+            "BadRequest"
+        } else {
+            "NotFound"
+        };
+        assert_eq!(body["error"], kind);
+    }
+    // The store still answers normally after the hostile ids.
+    api.ok("/bus-position/{bus_id}", "/bus-position/B001?mode=latest")
+        .await;
+    api.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_metadata_and_arrivals() {
+    let api = Api::start("10m").await;
+    let lines = api.ok("/lines", "/lines").await;
+    assert_eq!(lines.as_array().unwrap().len(), 9);
+    let l1 = api.ok("/lines/{line_id}", "/lines/L1").await;
+    assert_eq!(l1["stops"].as_array().unwrap().len(), 7);
+    assert_eq!(l1["buses"].as_array().unwrap().len(), 3);
+    assert_eq!(l1["geometry"]["geometry"]["type"], "LineString");
+    assert_eq!(
+        l1["geometry"]["geometry"]["coordinates"][0],
+        serde_json::json!([-3.6886, 40.4657])
+    );
+    assert_eq!(
+        api.ok("/stops", "/stops").await.as_array().unwrap().len(),
+        51
+    );
+    let s = api.ok("/stops/{stop_id}", "/stops/S001").await;
+    assert_eq!(
+        (s["name"].as_str(), s["is_terminal"].as_bool()),
+        (Some("Plaza de Castilla"), Some(true))
+    );
+    assert_eq!(
+        api.ok("/buses", "/buses").await.as_array().unwrap().len(),
+        24
+    );
+
+    let arrivals = api
+        .ok("/stops/{stop_id}/arrivals", "/stops/S003/arrivals")
+        .await;
+    let list = arrivals["arrivals"].as_array().unwrap();
+    assert_eq!(list.len(), 3, "one prediction per L1 bus: {arrivals}");
+    let etas: Vec<f64> = list
+        .iter()
+        .map(|a| a["eta_seconds"].as_f64().unwrap())
+        .collect();
+    assert!(
+        etas.windows(2).all(|w| w[0] <= w[1]),
+        "soonest first: {etas:?}"
+    );
+    // A round trip of L1 takes well under three hours.
+    assert!(etas.iter().all(|&e| e < 3.0 * 3600.0), "{etas:?}");
+
+    // Health is documented too, and every documented path answers.
+    let r = api
+        .server
+        .client
+        .get(api.server.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    api.openapi
+        .check("/health", status, &r.json().await.unwrap());
+    for template in api.openapi.paths() {
+        let path = template
+            .replace("{bus_id}", "B001")
+            .replace("{stop_id}", "S001")
+            .replace("{line_id}", "L1")
+            .replace("{entity_type}", "bus")
+            .replace("{entity_id}", "B001");
+        let r = api
+            .server
+            .get(&format!("{path}?mode=latest"), &api.key, "group1")
+            .await;
+        assert_eq!(r.status(), 200, "documented {template} is served");
+    }
+    api.server.stop().await;
+}
