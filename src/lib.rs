@@ -7,6 +7,7 @@
 pub mod app;
 pub mod cli;
 pub mod gateway;
+pub mod hex;
 pub mod http;
 pub mod network;
 pub mod query;

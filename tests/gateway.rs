@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration as StdDuration;
 
 use common::{TestServer, add_key, test_settings};
@@ -401,46 +400,8 @@ fn no_secret_in_any_log_line() {
     let other = key_for("group2");
     let bogus = "mbk_00000000_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-    let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--backfill",
-            "10m",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let tx2 = tx.clone();
-    let out_reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let err_reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx2.send(line);
-        }
-    });
-    let mut lines = Vec::new();
-    let addr = loop {
-        let line = rx
-            .recv_timeout(StdDuration::from_secs(30))
-            .expect("server starts");
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        lines.push(line);
-        if v["message"] == "listening" {
-            break v["addr"].as_str().unwrap().to_string();
-        }
-    };
+    let server = common::ServerProcess::spawn(dir.path(), &["--backfill", "10m"]);
+    let addr = server.addr.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -476,13 +437,8 @@ fn no_secret_in_any_log_line() {
                 .await;
         }
     });
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert!(child.wait().unwrap().success());
-    out_reader.join().unwrap();
-    err_reader.join().unwrap();
-    lines.extend(rx.try_iter());
+    let (exit, mut lines) = server.terminate();
+    assert!(exit.success());
     lines.extend(output);
     let access: Vec<&String> = lines
         .iter()

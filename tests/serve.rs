@@ -2,11 +2,11 @@
 //! duplicate, a restart resumes the saved world and backfills the downtime, and the binary
 //! stops cleanly on SIGTERM with everything written.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration as StdDuration, Instant};
 
 use madbus::app::{Application, Settings};
@@ -220,43 +220,15 @@ async fn restart_resumes_and_backfills_the_downtime() {
 #[test]
 fn the_binary_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_madbus"))
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--backfill",
-            "10m",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let server = common::ServerProcess::spawn(dir.path(), &["--backfill", "10m"]);
+    let url = format!("http://{}/health", server.addr);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let addr = loop {
-        let line = rx
-            .recv_timeout(StdDuration::from_secs(30))
-            .expect("the server logs that it listens");
-        let v: serde_json::Value =
-            serde_json::from_str(&line).expect("log lines are JSON off a terminal");
-        log.push(line);
-        if v["message"] == "listening" {
-            break v["addr"].as_str().unwrap().to_string();
-        }
-    };
     let deadline = Instant::now() + StdDuration::from_secs(30);
     loop {
-        let body = reqwest::blocking_get(&format!("http://{addr}/health"));
+        let body = rt.block_on(async { reqwest::get(&url).await?.text().await });
         if body
             .as_deref()
             .is_ok_and(|b| b.contains("\"phase\":\"live\""))
@@ -266,28 +238,9 @@ fn the_binary_stops_cleanly_on_sigterm() {
         assert!(Instant::now() < deadline, "never went live: {body:?}");
         std::thread::sleep(StdDuration::from_millis(50));
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    reader.join().unwrap();
-    log.extend(rx.try_iter());
-    assert!(exit.success(), "exit {exit:?}\n{}", log.join("\n"));
+    let (exit, log) = server.terminate();
     let all = log.join("\n");
+    assert!(exit.success(), "exit {exit:?}\n{all}");
     assert!(all.contains("store writer finished"), "{all}");
     assert!(all.contains("stopped cleanly"), "{all}");
-}
-
-/// A tiny blocking GET for the binary test (which has no async runtime).
-mod reqwest {
-    pub use ::reqwest::*;
-    pub fn blocking_get(url: &str) -> Result<String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async { ::reqwest::get(url).await?.text().await })
-    }
 }

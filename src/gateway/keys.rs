@@ -19,10 +19,6 @@ pub struct NewKey {
     pub record: ApiKeyRecord,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn hash(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
@@ -35,12 +31,12 @@ pub fn check_group(group: &str) -> Result<(), String> {
 /// Makes a new random key for `group`, valid until `expires` if given.
 pub fn generate(group: &str, now: Millis, expires: Option<Duration>) -> NewKey {
     let mut rng = rand::rng();
-    let id = hex(&rng.random::<[u8; 4]>());
-    let key = format!("mbk_{id}_{}", hex(&rng.random::<[u8; 32]>()));
+    let id = crate::hex::encode(&rng.random::<[u8; 4]>());
+    let key = format!("mbk_{id}_{}", crate::hex::encode(&rng.random::<[u8; 32]>()));
     let record = ApiKeyRecord {
         id,
         group: group.to_string(),
-        hash: hex(&hash(&key)),
+        hash: crate::hex::encode(&hash(&key)),
         created_at: now,
         expires_at: expires.map(|d| now.saturating_add(d)),
         revoked_at: None,
@@ -146,14 +142,7 @@ impl KeyRing {
 }
 
 fn decode_hash(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if s.len() != 64 {
-        return None;
-    }
-    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
-    }
-    Some(out)
+    crate::hex::decode(s)
 }
 
 #[cfg(test)]

@@ -175,7 +175,8 @@ impl World {
         {
             return Err("the saved world was made for a different network file".into());
         }
-        let bytes = decode_hex(&state.rng).ok_or("the saved random state is corrupt")?;
+        let bytes =
+            crate::hex::decode::<49>(&state.rng).ok_or("the saved random state is corrupt")?;
         let rng = ChaCha8Rng::deserialize_state(&bytes);
         Ok(Self::assemble(net, config, state, rng))
     }
@@ -223,7 +224,7 @@ impl World {
     /// A copy of the state to save; resuming from it continues exactly from here.
     pub fn save(&self) -> WorldState {
         let mut state = self.state.clone();
-        state.rng = encode_hex(&self.rng.serialize_state());
+        state.rng = crate::hex::encode(&self.rng.serialize_state());
         state
     }
 
@@ -560,19 +561,4 @@ fn upcoming_stop(offsets: &[f64], direction: u8, position_m: f64) -> usize {
             .rposition(|&o| o <= position_m + EPS)
             .unwrap_or(0)
     }
-}
-
-fn encode_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_hex(s: &str) -> Option<[u8; 49]> {
-    let mut out = [0u8; 49];
-    if s.len() != 98 {
-        return None;
-    }
-    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
-    }
-    Some(out)
 }

@@ -175,3 +175,83 @@ impl OpenApi {
             .collect()
     }
 }
+
+/// The real `madbus serve` binary as a child process, every output line collected.
+pub struct ServerProcess {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    /// Lines read so far.
+    pub log: Vec<String>,
+    /// Where it listens (`host:port`).
+    pub addr: String,
+}
+
+impl ServerProcess {
+    /// Starts `madbus serve --bind 127.0.0.1:0 --data-dir DIR ARGS...` (debug logs) and waits for its
+    /// "listening" log line (logs are JSON lines off a terminal).
+    pub fn spawn(data_dir: &std::path::Path, args: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_madbus"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            // Everything the server says, so tests can check all of it.
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel::<String>();
+        let stdout: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().unwrap());
+        let stderr: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().unwrap());
+        let readers = [stdout, stderr]
+            .into_iter()
+            .map(|stream| {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                        let _ = tx.send(line);
+                    }
+                })
+            })
+            .collect();
+        let mut log = Vec::new();
+        let addr = loop {
+            let line = lines
+                .recv_timeout(StdDuration::from_secs(30))
+                .unwrap_or_else(|_| {
+                    panic!("the server never said it listens:\n{}", log.join("\n"))
+                });
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            log.push(line);
+            if v["message"] == "listening" {
+                break v["addr"].as_str().unwrap().to_string();
+            }
+        };
+        Self {
+            child,
+            lines,
+            readers,
+            log,
+            addr,
+        }
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status with every line it printed.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        for r in self.readers {
+            r.join().unwrap();
+        }
+        self.log.extend(self.lines.try_iter());
+        (status, self.log)
+    }
+}
