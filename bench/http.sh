@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# HTTP benchmarks (REST and gateway issue). Loopback only; every load is bounded in time.
+#   1. GET /bus-position/B001?mode=latest with a valid key, throttling out of the way, access
+#      log on: wrk -t2 -c50 -d10s against madbus and against nginx serving the same JSON
+#      body as a static file with its access log on (the baseline, same run).
+#   2. hey -n 1000 -c 10 on the same madbus route (the checklist's load test shape).
+#   3. As-of queries at random times over 5 days of history (wrk + bench/asof.lua), with
+#      `latest` at the same concurrency as the baseline.
+# Needs wrk, hey and nginx (Debian packages; installed when missing and run as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=bench/out
+mkdir -p "$OUT/www/bus-position"
+for tool in wrk hey nginx; do
+  if ! command -v "$tool" >/dev/null; then
+    apt-get install -y -qq wrk hey nginx-light >/dev/null
+  fi
+done
+cargo build --release --quiet
+BIN=target/release/madbus
+DATA=$(mktemp -d)
+MADBUS_PORT=18090
+NGINX_PORT=18091
+cleanup() {
+  [ -n "${MADBUS_PID:-}" ] && kill "$MADBUS_PID" 2>/dev/null || true
+  [ -f "$OUT/nginx.pid" ] && kill "$(cat "$OUT/nginx.pid")" 2>/dev/null || true
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+
+KEY=$("$BIN" keys create --group bench --data-dir "$DATA" 2>/dev/null)
+"$BIN" serve --data-dir "$DATA" --bind 127.0.0.1:$MADBUS_PORT --backfill 5d \
+  --throttle-burst 1000000000 --throttle-rate 1000000000 > "$OUT/madbus.log" 2>&1 &
+MADBUS_PID=$!
+for _ in $(seq 1 300); do
+  curl -sf "http://127.0.0.1:$MADBUS_PORT/health" | grep -q '"phase":"live"' && break
+  sleep 0.1
+done
+H=(-H "x-api-key: $KEY" -H "x-group-name: bench")
+URL="http://127.0.0.1:$MADBUS_PORT/bus-position/B001?mode=latest"
+curl -sf "${H[@]}" "$URL" > "$OUT/www/bus-position/B001"
+
+cat > "$OUT/nginx.conf" <<CONF
+worker_processes auto;
+pid $PWD/$OUT/nginx.pid;
+error_log $PWD/$OUT/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log $PWD/$OUT/nginx-access.log;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { root $PWD/$OUT/www; default_type application/json; }
+  }
+}
+CONF
+nginx -c "$PWD/$OUT/nginx.conf"
+sleep 0.5
+
+rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
+p99() { awk '$1 == "99%" {print $2}' "$1"; }
+# wrk prints this line only when some answers were not 2xx/3xx.
+errors() { awk '/Non-2xx/ {print $NF; found=1} END {if (!found) print 0}' "$1"; }
+
+wrk -t2 -c50 -d10s --latency "${H[@]}" "$URL" > "$OUT/wrk-madbus.txt"
+wrk -t2 -c50 -d10s --latency "http://127.0.0.1:$NGINX_PORT/bus-position/B001" > "$OUT/wrk-nginx.txt"
+hey -n 1000 -c 10 "${H[@]}" "$URL" > "$OUT/hey-madbus.txt"
+
+NOW=$(($(date +%s) * 1000))
+export MADBUS_KEY=$KEY MADBUS_GROUP=bench FROM_MS=$((NOW - 5 * 86400 * 1000 + 60000)) TO_MS=$NOW
+wrk -t2 -c10 -d10s --latency -s bench/asof.lua "http://127.0.0.1:$MADBUS_PORT" > "$OUT/wrk-asof.txt"
+wrk -t2 -c10 -d10s --latency "${H[@]}" "$URL" > "$OUT/wrk-latest-c10.txt"
+
+M=$(rps "$OUT/wrk-madbus.txt"); N=$(rps "$OUT/wrk-nginx.txt")
+echo "## HTTP benchmarks ($(nproc) cores, $(date -u +%Y-%m-%d))"
+echo
+echo "| measure | madbus | baseline | ratio |"
+echo "|---|---|---|---|"
+echo "| wrk -t2 -c50 -d10s, latest bus position: requests/s | $M | nginx static file: $N | $(awk -v a="$M" -v b="$N" 'BEGIN{printf "%.2f", a/b}') (goal >= 0.5) |"
+echo "| same run: p99 latency | $(p99 "$OUT/wrk-madbus.txt") | nginx: $(p99 "$OUT/wrk-nginx.txt") | |"
+echo "| hey -n 1000 -c 10: average latency | $(awk '/Average:/ {print $2 " s"; exit}' "$OUT/hey-madbus.txt") | checklist limit: 0.5 s | |"
+echo "| hey -n 1000 -c 10: status codes | $(awk '/^ *\[[0-9]+\][[:space:]]+[0-9]+ responses/ {printf "%s x%s ", $1, $2}' "$OUT/hey-madbus.txt")| | |"
+echo "| wrk -c10 as-of at random times over 5 days: p99 | $(p99 "$OUT/wrk-asof.txt") (goal < 2 ms) | latest, same settings: $(p99 "$OUT/wrk-latest-c10.txt") | |"
+echo "| non-2xx answers (madbus c50 / as-of / latest c10) | $(errors "$OUT/wrk-madbus.txt") / $(errors "$OUT/wrk-asof.txt") / $(errors "$OUT/wrk-latest-c10.txt") | | |"
+echo "| as-of requests/s | $(rps "$OUT/wrk-asof.txt") | latest: $(rps "$OUT/wrk-latest-c10.txt") | |"
+echo
+echo "Access-log lines written: madbus $(grep -c '"routeKey"' "$OUT/madbus.log"), nginx $(wc -l < "$OUT/nginx-access.log")."
