@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use crate::gateway::{Gateway, GatewayConfig, KeyRing, keys};
 use crate::http::{self, AppState};
+use crate::mcp::{self, McpHttpConfig};
 use crate::network::{self, Network};
 use crate::query::Query;
 use crate::runner::{self, LiveState, RunnerConfig, StopSignal};
@@ -34,6 +35,8 @@ pub struct Settings {
     pub gateway: GatewayConfig,
     /// One key every group may use (`MADBUS_API_KEY` or a key file); no per-group keys then.
     pub shared_key: Option<String>,
+    /// `Host` values `/mcp` accepts (`*`: any).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Settings {
@@ -50,6 +53,7 @@ impl Settings {
             progress_bar: false,
             gateway: GatewayConfig::default(),
             shared_key: None,
+            allowed_hosts: mcp::DEFAULT_ALLOWED_HOSTS.map(String::from).to_vec(),
         }
     }
 }
@@ -73,6 +77,7 @@ pub struct Application {
     gateway: Arc<Gateway>,
     world: World,
     runner_config: RunnerConfig,
+    mcp: McpHttpConfig,
 }
 
 impl Application {
@@ -119,6 +124,11 @@ impl Application {
                 retention: settings.retention,
                 progress_bar: settings.progress_bar,
             },
+            mcp: McpHttpConfig {
+                allowed_hosts: settings.allowed_hosts,
+                allowed_origins: settings.gateway.cors_origins.clone(),
+                max_body_bytes: settings.gateway.body_limit_bytes,
+            },
         })
     }
 
@@ -147,8 +157,14 @@ impl Application {
             stop.clone(),
         );
         tracing::info!(addr = %self.listener.local_addr()?, "listening");
+        let mcp_streams = tokio_util::sync::CancellationToken::new();
+        let protected = http::protected_routes().merge(mcp::router(
+            self.state.query.clone(),
+            &self.mcp,
+            mcp_streams.clone(),
+        ));
         let routes = http::public_routes()
-            .merge(self.gateway.protect(http::protected_routes()))
+            .merge(self.gateway.protect(protected))
             .fallback(http::no_route)
             .with_state(self.state);
         let app = self.gateway.wrap(routes);
@@ -161,6 +177,7 @@ impl Application {
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down");
+            mcp_streams.cancel();
             stop_on_signal.stop();
         })
         .await?;

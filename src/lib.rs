@@ -1,7 +1,8 @@
 //! madbus: a real-time city-bus simulation and data platform.
 //!
 //! Data flows one way: [`network`] file -> [`sim`] world (one tick at a time, driven by
-//! [`runner`]) -> [`store`] and the live state -> the HTTP surface ([`http`]).
+//! [`runner`]) -> [`store`] and the live state -> one [`query`] layer -> the outward
+//! interfaces: REST ([`http`]) and MCP ([`mcp`]), behind the [`gateway`].
 //! [`app::Application`] assembles them; [`cli`] is the command line.
 
 pub mod app;
@@ -9,6 +10,7 @@ pub mod cli;
 pub mod gateway;
 pub mod hex;
 pub mod http;
+pub mod mcp;
 pub mod network;
 pub mod query;
 pub mod runner;

@@ -330,7 +330,7 @@ async fn bad_requests_and_unknown_ids() {
             "/bus-position/{bus_id}",
             "/bus-position/B001?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
             400,
-            "is after",
+            "is not before",
         ),
         (
             "/bus-position/{bus_id}",

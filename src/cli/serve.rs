@@ -65,6 +65,16 @@ pub struct ServeArgs {
     /// Longest a request may take.
     #[arg(long, env = "MADBUS_REQUEST_TIMEOUT", default_value = "30s")]
     request_timeout: Duration,
+    /// `Host` header values `/mcp` accepts, comma-separated (`name` or `name:port`; `*` for
+    /// any). Loopback only by default, against DNS rebinding: list the public host names when
+    /// serving behind a proxy or from a container.
+    #[arg(
+        long,
+        env = "MADBUS_ALLOWED_HOSTS",
+        default_value = "localhost,127.0.0.1,::1",
+        value_delimiter = ','
+    )]
+    allowed_hosts: Vec<String>,
     /// A file holding one API key for every group (the original system's shared key). The
     /// key itself can be given in MADBUS_API_KEY instead; never on the command line.
     #[arg(long, env = "MADBUS_API_KEY_FILE")]
@@ -122,6 +132,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             request_timeout: args.request_timeout.as_std(),
         },
         shared_key,
+        allowed_hosts: args.allowed_hosts,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

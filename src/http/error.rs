@@ -86,6 +86,8 @@ impl ErrorKind {
 pub struct ApiError {
     pub kind: ErrorKind,
     pub message: String,
+    /// Fields a route's clients expect beside the common ones (e.g. `"success": false`).
+    pub extra: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
@@ -93,7 +95,12 @@ impl ApiError {
         Self {
             kind,
             message: message.into(),
+            extra: Vec::new(),
         }
+    }
+    pub fn with_field(mut self, name: &'static str, value: serde_json::Value) -> Self {
+        self.extra.push((name, value));
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::BadRequest, message)
@@ -152,7 +159,10 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         }
     };
     let (mut parts, _) = response.into_parts();
-    let body = json!({"error": error.kind.name(), "message": error.message, "request_id": id});
+    let mut body = json!({"error": error.kind.name(), "message": error.message, "request_id": id});
+    for (name, value) in &error.extra {
+        body[*name] = value.clone();
+    }
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -44,7 +44,7 @@ async fn arrivals(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<StopArrivalsView>, ApiError> {
-    Ok(Json(s.query.stop_arrivals(&id)?))
+    Ok(Json(s.query.stop_arrivals(&id).await?))
 }
 
 async fn buses(State(s): State<AppState>) -> Json<Vec<BusSummary>> {

@@ -102,6 +102,62 @@ fn series(summary: &str, params: Vec<Value>, item: &str, page: &str) -> Value {
     )
 }
 
+/// The MCP routes: the checklist's plain HTTP contract and Streamable HTTP.
+fn mcp_schemas() -> Value {
+    let string = json!({"type": "string"});
+    json!({
+        "ContractError": object(&["success", "error", "message", "request_id"], json!({
+            "success": {"const": false},
+            "error": {"type": "string", "enum": ["BadRequest", "NotFound", "InternalServerError"]},
+            "message": string, "request_id": string})),
+        "ToolList": object(&["tools"], json!({"tools": {"type": "array", "items": {
+            "type": "object", "required": ["name", "description", "inputSchema"],
+            "properties": {"name": string, "title": string, "description": string,
+                "inputSchema": {"type": "object"}, "outputSchema": {"type": "object"},
+                "annotations": {"type": "object"}}}}})),
+        "ToolCall": object(&["tool"], json!({"tool": {"type": "string", "description": "A name from /mcp/list-tools"},
+            "arguments": {"type": "object", "description": "As the tool's inputSchema says"}})),
+        "ToolAnswer": object(&["success", "tool", "count", "data", "timestamp"], json!({
+            "success": {"const": true}, "tool": string,
+            "count": {"type": "integer", "minimum": 0, "description": "rows in `data`"},
+            "data": {"type": "array", "items": {"type": "object"}}, "timestamp": time(),
+            "next_cursor": {"type": ["string", "null"], "description": "query_time_range: pass as `cursor` for the next page"}})),
+    })
+}
+
+fn mcp_paths() -> Value {
+    let security = json!([{"ApiKey": [], "GroupName": []}]);
+    let responses = |ok: Value, errors: &[&str], contract: &[&str]| {
+        let mut r = error_responses(errors);
+        r.insert("200".into(), ok);
+        for code in contract {
+            let schema = reference("ContractError");
+            r.insert(
+                code.to_string(),
+                json_response("Failed: the message says why", schema),
+            );
+        }
+        r
+    };
+    let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    json!({
+        "/mcp/list-tools": {"post": {
+            "summary": "The MCP tools (the deployment checklist's plain HTTP contract)",
+            "security": security,
+            "responses": responses(json_response("OK", reference("ToolList")), &["401", "403", "429", "500"], &[])}},
+        "/mcp/call-tool": {"post": {
+            "summary": "Call an MCP tool (the deployment checklist's plain HTTP contract)",
+            "security": security,
+            "requestBody": body(reference("ToolCall")),
+            "responses": responses(json_response("The tool's rows", reference("ToolAnswer")), &["401", "403", "429"], &["400", "404", "500"])}},
+        "/mcp": {"post": {
+            "summary": "MCP Streamable HTTP: JSON-RPC 2.0, revision 2026-07-28 (stateless) and the initialize handshake of 2025-11-25 and 2025-06-18",
+            "security": security,
+            "requestBody": body(json!({"type": "object"})),
+            "responses": responses(json_response("A JSON-RPC response", json!({"type": "object"})), &["400", "401", "403", "429", "500"], &[])}},
+    })
+}
+
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(build)
@@ -196,7 +252,7 @@ fn build() -> Value {
     let common = ["401", "403", "429", "500"];
     let with_404 = ["400", "401", "403", "404", "429", "500"];
     let list = |item: &str| json!({"type": "array", "items": reference(item)});
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "madbus",
@@ -236,5 +292,13 @@ fn build() -> Value {
             "/stops/{stop_id}/arrivals": get_op("Predicted arrivals at a stop, soonest first", vec![stop], reference("StopArrivals"), &with_404),
             "/buses": get_op("All buses", vec![], list("Bus"), &common),
         },
-    })
+    });
+    let merge = |into: &mut Value, from: Value| {
+        if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
+            into.extend(from);
+        }
+    };
+    merge(&mut doc["components"]["schemas"], mcp_schemas());
+    merge(&mut doc["paths"], mcp_paths());
+    doc
 }

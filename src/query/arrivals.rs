@@ -15,7 +15,7 @@ const MIN_USEFUL_SPEED_KMH: f64 = 5.0;
 /// Share of the cruise speed assumed when the bus's own speed is not useful.
 const TYPICAL_SHARE_OF_CRUISE: f64 = 0.75;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PredictedArrival {
     pub bus_id: String,
     pub line_id: String,

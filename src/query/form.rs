@@ -55,7 +55,7 @@ impl QueryForm {
             return Ok(QueryForm::Latest);
         }
         if let Some(t) = timestamp {
-            return Ok(QueryForm::AsOf(time_param("timestamp", t)?));
+            return Self::as_of("timestamp", t);
         }
         if !range {
             return Err(FormError(
@@ -63,14 +63,32 @@ impl QueryForm {
                     .into(),
             ));
         }
-        let from = time_param("from", get("from").ok_or_else(|| missing("from"))?)?;
-        let to = time_param("to", get("to").ok_or_else(|| missing("to"))?)?;
-        if from > to {
+        let from = get("from").ok_or_else(|| missing("from"))?;
+        let to = get("to").ok_or_else(|| missing("to"))?;
+        Self::range(("from", from), ("to", to), get("limit"), get("cursor"))
+    }
+
+    /// The as-of form at `value`; messages call it `name`.
+    pub fn as_of(name: &str, value: &str) -> Result<Self, FormError> {
+        Ok(QueryForm::AsOf(time_param(name, value)?))
+    }
+
+    /// The range form; `from` and `to` are (name, value) so that messages use the caller's
+    /// parameter names. The start must be before the end.
+    pub fn range(
+        from: (&str, &str),
+        to: (&str, &str),
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<Self, FormError> {
+        let (from_name, to_name) = (from.0, to.0);
+        let (from, to) = (time_param(from.0, from.1)?, time_param(to.0, to.1)?);
+        if from >= to {
             return Err(FormError(format!(
-                "Invalid range: from ({from}) is after to ({to})"
+                "Invalid range: {from_name} ({from}) is not before {to_name} ({to})"
             )));
         }
-        let limit = match get("limit") {
+        let limit = match limit {
             None => DEFAULT_LIMIT,
             Some(s) => s
                 .parse::<usize>()
@@ -82,7 +100,7 @@ impl QueryForm {
                     ))
                 })?,
         };
-        let cursor = get("cursor")
+        let cursor = cursor
             .map(|c| {
                 Cursor::decode(c).ok_or_else(|| {
                     FormError("Invalid cursor: pass the next_cursor of the previous page".into())
@@ -143,7 +161,11 @@ mod tests {
             ("mode=earliest", "Invalid mode"),
             ("timestamp=yesterday", "Invalid `timestamp`"),
             ("from=1000", "Missing parameter `to`"),
-            ("from=3000&to=2000", "is after"),
+            (
+                "from=3000&to=2000",
+                "from (1970-01-01T00:00:03.000Z) is not before to",
+            ),
+            ("from=2000&to=2000", "is not before"),
             ("from=1&to=2&limit=0", "Invalid limit"),
             ("from=1&to=2&limit=5000", "Invalid limit"),
             ("from=1&to=2&cursor=xyz", "Invalid cursor"),

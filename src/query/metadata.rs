@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::arrivals::PredictedArrival;
 use crate::network::{Bus, Line, Network, Stop};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LineSummary {
     pub line_id: String,
     pub name: String,
@@ -38,7 +38,7 @@ impl LineSummary {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StopOnLine {
     pub stop_id: String,
     pub name: String,
@@ -49,7 +49,7 @@ pub struct StopOnLine {
     pub distance_along_m: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LineDetail {
     pub line_id: String,
     pub name: String,
@@ -104,7 +104,7 @@ impl LineDetail {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StopView {
     pub stop_id: String,
     pub name: String,
@@ -130,7 +130,7 @@ impl StopView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct BusSummary {
     pub bus_id: String,
     pub line_id: String,
@@ -147,7 +147,7 @@ impl BusSummary {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StopArrivalsView {
     pub stop_id: String,
     /// The simulated time the predictions start from.

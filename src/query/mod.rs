@@ -13,9 +13,9 @@ pub use form::{DEFAULT_LIMIT, FormError, MAX_LIMIT, QueryForm};
 pub use metadata::{BusSummary, LineDetail, LineSummary, StopOnLine, StopView};
 use views::{Answer, BusPositionView, LineSnapshotView, PageView, PeopleCountView, SensorView};
 
-use crate::network::Network;
+use crate::network::{BusId, Network};
 use crate::runner::LiveState;
-use crate::sim::EntityType;
+use crate::sim::{BusPosition, EntityType};
 use crate::store::{RangeQuery, Row, Series, Store, StoreError};
 use crate::time::Millis;
 
@@ -235,15 +235,9 @@ impl Query {
             .collect();
         let (positions, time) = match form {
             QueryForm::Latest => {
-                let mut live: Vec<_> = ids
-                    .iter()
-                    .filter_map(|id| self.live.position(id.as_str()))
-                    .collect();
-                if live.len() < ids.len() {
-                    live = self.store.line_snapshot(&ids, Millis::MAX).await?;
-                }
-                let newest = live.iter().map(|p| p.time).max();
-                (live, newest)
+                let latest = self.latest_positions(&ids).await?;
+                let newest = latest.iter().map(|p| p.time).max();
+                (latest, newest)
             }
             QueryForm::AsOf(t) => (self.store.line_snapshot(&ids, t).await?, Some(t)),
             QueryForm::Range { .. } => {
@@ -297,17 +291,34 @@ impl Query {
             .collect()
     }
 
-    /// Predicted arrivals at a stop from the live positions, soonest first.
-    pub fn stop_arrivals(&self, stop_id: &str) -> Result<metadata::StopArrivalsView, QueryError> {
+    /// The latest position of each of `bus_ids`: from memory, or from the store when the
+    /// live state lacks some (before the first record, or in a read-only process).
+    async fn latest_positions(&self, bus_ids: &[BusId]) -> Result<Vec<BusPosition>, QueryError> {
+        let live: Vec<_> = bus_ids
+            .iter()
+            .filter_map(|id| self.live.position(id.as_str()))
+            .collect();
+        if live.len() == bus_ids.len() {
+            return Ok(live);
+        }
+        Ok(self.store.line_snapshot(bus_ids, Millis::MAX).await?)
+    }
+
+    /// Predicted arrivals at a stop from the latest positions, soonest first.
+    pub async fn stop_arrivals(
+        &self,
+        stop_id: &str,
+    ) -> Result<metadata::StopArrivalsView, QueryError> {
         let stop = self.check(Kind::Stop, "stop_id", stop_id)?;
         let lines = &self.network.stops[stop].line_ids;
-        let positions: Vec<_> = self
+        let ids: Vec<BusId> = self
             .network
             .buses
             .iter()
             .filter(|b| lines.contains(&self.network.lines[b.line].id))
-            .filter_map(|b| self.live.position(b.id.as_str()))
+            .map(|b| b.id.clone())
             .collect();
+        let positions = self.latest_positions(&ids).await?;
         let now = positions
             .iter()
             .map(|p| p.time)

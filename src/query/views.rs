@@ -10,7 +10,7 @@ fn round(x: f64, places: i32) -> f64 {
     (x * k).round() / k
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct BusPositionView {
     pub bus_id: String,
     pub line_id: String,
@@ -45,7 +45,7 @@ impl From<&BusPosition> for BusPositionView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PeopleCountView {
     pub stop_id: String,
     pub time: String,
@@ -64,7 +64,7 @@ impl From<&PeopleCount> for PeopleCountView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SensorView {
     pub entity_type: &'static str,
     pub entity_id: String,
@@ -95,7 +95,7 @@ impl From<&SensorReading> for SensorView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct BusArrivalView {
     pub bus_id: String,
     pub line_id: String,
@@ -125,7 +125,7 @@ impl From<&BusArrival> for BusArrivalView {
 }
 
 /// Every bus of a line at one time.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct LineSnapshotView {
     pub line_id: String,
     pub time: String,
@@ -133,14 +133,14 @@ pub struct LineSnapshotView {
 }
 
 /// One page of a range query.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PageView<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
 /// A single row (latest, as-of) or a page (range).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Answer<T> {
     One(T),

@@ -82,6 +82,41 @@ impl SqliteStore {
         })
     }
 
+    /// Opens an existing store for reading only (beside a running server, say): every
+    /// write fails, and nothing is created or migrated.
+    pub fn open_read_only(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(backend(format!(
+                "no madbus store at {}: run `madbus serve` with this --data-dir first",
+                path.display()
+            )));
+        }
+        let conn = open_reader(&path)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(backend)?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                found: version,
+                known,
+            });
+        }
+        if version < known {
+            return Err(backend(format!(
+                "the store at {} is at schema version {version}, older than this madbus \
+                 ({known}): start `madbus serve` once to upgrade it",
+                path.display()
+            )));
+        }
+        Ok(Self {
+            path,
+            writer: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

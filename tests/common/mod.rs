@@ -137,8 +137,13 @@ impl OpenApi {
     /// Checks that `body`, answered with `status` by GET `template`, is what the document
     /// says that operation answers.
     pub fn check(&self, template: &str, status: u16, body: &serde_json::Value) {
-        let op = &self.doc["paths"][template]["get"];
-        assert!(op.is_object(), "GET {template} is not documented");
+        self.check_op("get", template, status, body);
+    }
+
+    /// As [`Self::check`], for any method (`get`, `post`).
+    pub fn check_op(&self, method: &str, template: &str, status: u16, body: &serde_json::Value) {
+        let op = &self.doc["paths"][template][method];
+        assert!(op.is_object(), "{method} {template} is not documented");
         let mut response = op["responses"][status.to_string()].clone();
         if let Some(r) = response["$ref"].as_str() {
             let name = r.rsplit('/').next().unwrap();
@@ -146,7 +151,7 @@ impl OpenApi {
         }
         assert!(
             response.is_object(),
-            "GET {template} does not document status {status}: {body}"
+            "{method} {template} does not document status {status}: {body}"
         );
         let schema = &response["content"]["application/json"]["schema"];
         let mut root = self.doc.clone();
@@ -161,7 +166,7 @@ impl OpenApi {
             .collect();
         assert!(
             errors.is_empty(),
-            "GET {template} -> {status} does not match the document: {errors:?}\n{body}"
+            "{method} {template} -> {status} does not match the document: {errors:?}\n{body}"
         );
     }
 
@@ -170,8 +175,9 @@ impl OpenApi {
         self.doc["paths"]
             .as_object()
             .unwrap()
-            .keys()
-            .cloned()
+            .iter()
+            .filter(|(_, ops)| ops.get("get").is_some())
+            .map(|(path, _)| path.clone())
             .collect()
     }
 }
@@ -254,4 +260,55 @@ impl ServerProcess {
         self.log.extend(self.lines.try_iter());
         (status, self.log)
     }
+}
+
+/// The Python that has the official MCP SDK: `MADBUS_PYTHON`, or the `.venv` that
+/// `.ci/run` makes. Skips loudly (fails under CI) when there is none.
+pub fn python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("MADBUS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    let usable = std::process::Command::new(&candidate)
+        .args(["-c", "import mcp, httpx2"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if usable {
+        return Some(candidate);
+    }
+    require_or_skip(&format!(
+        "{} with the `mcp` package is missing (`bash .ci/run` makes it)",
+        candidate.display()
+    ));
+    None
+}
+
+/// Runs `tests/python/mcp_client.py` (the official MCP Python SDK) with `plan` and returns
+/// its report.
+pub async fn mcp_client(python: &std::path::Path, plan: serde_json::Value) -> serde_json::Value {
+    use tokio::io::AsyncWriteExt;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/mcp_client.py");
+    let mut child = tokio::process::Command::new(python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python starts");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(plan.to_string().as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(StdDuration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("the MCP client finished within 2 minutes")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the MCP client failed:\n{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the MCP client printed no report ({e}):\n{}\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }

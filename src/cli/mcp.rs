@@ -1,0 +1,81 @@
+//! `madbus mcp`: the MCP tools over stdio for a local assistant. By default they read the
+//! local data dir (read-only, so it is safe beside a running `madbus serve`); with
+//! `--remote URL` they are a running madbus's, reached with a key. stdout carries only the
+//! protocol; logs go to stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use rmcp::ServiceExt;
+
+use crate::mcp::McpServer;
+use crate::mcp::remote::RemoteTools;
+use crate::query::Query;
+use crate::runner::LiveState;
+use crate::store::SqliteStore;
+
+#[derive(clap::Args)]
+pub struct McpArgs {
+    /// Where the store lives (as for `serve`).
+    #[arg(long, env = "MADBUS_DATA_DIR", default_value = "./madbus-data")]
+    data_dir: PathBuf,
+    /// The network file the data was recorded with (default: the built-in one).
+    #[arg(long, env = "MADBUS_NETWORK")]
+    network: Option<PathBuf>,
+    /// Serve the tools of the madbus at this URL (e.g. https://bus.example.org) instead of
+    /// the local data.
+    #[arg(long, env = "MADBUS_REMOTE", requires_all = ["api_key", "group"])]
+    remote: Option<String>,
+    /// API key for --remote (better given in MADBUS_API_KEY: command lines are visible to
+    /// other users).
+    #[arg(
+        long,
+        env = "MADBUS_API_KEY",
+        hide_env_values = true,
+        requires = "remote"
+    )]
+    api_key: Option<String>,
+    /// Group of the key, for --remote.
+    #[arg(long, env = "MADBUS_GROUP", requires = "remote")]
+    group: Option<String>,
+}
+
+pub fn run(args: McpArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: McpArgs) -> anyhow::Result<()> {
+    let stdio = rmcp::transport::stdio();
+    let running = match (args.remote, args.api_key, args.group) {
+        (Some(url), Some(key), Some(group)) => {
+            let remote = RemoteTools::connect(&url, &key, &group).await?;
+            let n = remote.tools().await?.len();
+            tracing::info!(remote = %url, tools = n, "serving a remote madbus's tools over stdio");
+            remote.serve(stdio).await?.waiting().await
+        }
+        _ => {
+            let network = Arc::new(crate::app::load_network(args.network.as_deref())?);
+            let store = Arc::new(SqliteStore::open_read_only(&args.data_dir)?);
+            tracing::info!(store = %store.path().display(), "serving the local data's tools over stdio (read-only)");
+            let query = Query::new(network, store, Arc::new(LiveState::default()));
+            McpServer::new(query).serve(stdio).await?.waiting().await
+        }
+    };
+    running?;
+    Ok(())
+}

@@ -1,0 +1,519 @@
+//! The MCP tools of SPEC §4: one catalogue and one dispatcher, shared by the Streamable HTTP
+//! and stdio servers and by the checklist's plain HTTP contract (`POST /mcp/call-tool`).
+//! Every tool answers through the query layer, so its data is the REST data.
+//!
+//! Argument problems (a malformed or unknown id, a bad time, start not before end, too wide
+//! a range, an unknown argument) are tool errors with a message an assistant can act on;
+//! only an unknown tool name is a protocol error.
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+
+use rmcp::handler::server::common::{schema_for_output, schema_for_type};
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, DeserializeOwned, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::query::metadata::StopArrivalsView;
+use crate::query::views::{Answer, BusPositionView, LineSnapshotView, PeopleCountView, SensorView};
+use crate::query::{FormError, LineSummary, MAX_LIMIT, Query, QueryError, QueryForm};
+use crate::time::{Duration, Millis};
+
+/// The widest window `query_time_range` accepts. Pages bound each answer; this bounds how
+/// far an assistant can wander through history in one query.
+pub const MAX_RANGE: Duration = Duration::from_secs(31 * 86_400);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("Unknown tool {0:?}: list the tools for their names")]
+    UnknownTool(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Logged where it happened; callers see only that the tool failed.
+    #[error("Internal error: the tool failed; try again later")]
+    Internal,
+}
+
+impl From<QueryError> for ToolError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::BadRequest(m) => ToolError::BadRequest(m),
+            QueryError::NotFound(m) => ToolError::NotFound(m),
+            QueryError::Store(e) => {
+                tracing::error!(error = %e, "tool query failed");
+                ToolError::Internal
+            }
+        }
+    }
+}
+
+impl From<FormError> for ToolError {
+    fn from(e: FormError) -> Self {
+        ToolError::BadRequest(e.0)
+    }
+}
+
+/// A tool's answer: a JSON object (MCP `structuredContent`, described by the tool's output
+/// schema) and the rows it holds (the plain HTTP contract's `data`).
+#[derive(Debug, Clone)]
+pub struct ToolOutput {
+    pub structured: Value,
+    pub rows: Vec<Value>,
+}
+
+impl ToolOutput {
+    /// One record: it is both the object and the only row.
+    fn one(view: impl Serialize) -> Self {
+        let value = to_json(view);
+        Self {
+            rows: vec![value.clone()],
+            structured: value,
+        }
+    }
+
+    /// An object whose rows are the array under `rows_key`.
+    fn with_rows(object: impl Serialize, rows_key: &str) -> Self {
+        let structured = to_json(object);
+        let rows = structured[rows_key].as_array().cloned().unwrap_or_default();
+        Self { structured, rows }
+    }
+}
+
+fn to_json(v: impl Serialize) -> Value {
+    serde_json::to_value(v).expect("views serialise to JSON")
+}
+
+// ---- arguments ---------------------------------------------------------------------------
+
+const MODE_DOC: &str =
+    "`latest` (the default): the current value. Leave it out when giving `timestamp`.";
+const TIMESTAMP_DOC: &str = "A past time: the last record at or before it is returned. RFC 3339 \
+     (`2026-11-29T08:30:00Z` or with an offset such as `+01:00`) or epoch milliseconds. Leave \
+     it out for the current value.";
+
+/// The only mode; a past value is asked for with `timestamp`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    Latest,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum EntityKind {
+    Bus,
+    Stop,
+}
+
+impl EntityKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Bus => "bus",
+            EntityKind::Stop => "stop",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum DataType {
+    PeopleCount,
+    Sensors,
+    BusPosition,
+}
+
+impl DataType {
+    fn as_str(self) -> &'static str {
+        match self {
+            DataType::PeopleCount => "people_count",
+            DataType::Sensors => "sensors",
+            DataType::BusPosition => "bus_position",
+        }
+    }
+}
+
+/// A time argument: RFC 3339 text or epoch milliseconds, as a JSON string or integer.
+#[derive(Debug, Clone)]
+struct TimeArg(String);
+
+impl<'de> Deserialize<'de> for TimeArg {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = TimeArg;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an RFC 3339 time or epoch milliseconds")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TimeArg, E> {
+                Ok(TimeArg(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<TimeArg, E> {
+                Ok(TimeArg(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<TimeArg, E> {
+                Ok(TimeArg(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for TimeArg {
+    fn schema_name() -> Cow<'static, str> {
+        "Time".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": ["string", "integer"],
+            "examples": ["2026-11-29T08:30:00Z", 1764405000000_i64]
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct PeopleCountArgs {
+    /// The stop id, e.g. `S001` (`list_lines` gives each line's stop ids).
+    stop_id: String,
+    #[schemars(description = MODE_DOC)]
+    mode: Option<Mode>,
+    #[schemars(description = TIMESTAMP_DOC)]
+    timestamp: Option<TimeArg>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SensorArgs {
+    /// `bus` (temperature, humidity, CO2, doors) or `stop` (temperature, humidity).
+    entity_type: EntityKind,
+    /// The bus id (e.g. `B001`) or stop id (e.g. `S001`).
+    entity_id: String,
+    #[schemars(description = MODE_DOC)]
+    mode: Option<Mode>,
+    #[schemars(description = TIMESTAMP_DOC)]
+    timestamp: Option<TimeArg>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct BusPositionArgs {
+    /// The bus id, e.g. `B001` (`list_lines` gives each line's bus ids).
+    bus_id: String,
+    #[schemars(description = MODE_DOC)]
+    mode: Option<Mode>,
+    #[schemars(description = TIMESTAMP_DOC)]
+    timestamp: Option<TimeArg>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct LineBusesArgs {
+    /// The line id, e.g. `L1`.
+    line_id: String,
+    #[schemars(description = TIMESTAMP_DOC)]
+    timestamp: Option<TimeArg>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct TimeRangeArgs {
+    /// Which series: `people_count` (a stop), `sensors` (a bus or a stop) or `bus_position`.
+    data_type: DataType,
+    /// The stop id or bus id the series is about.
+    entity_id: String,
+    /// For `sensors` only, when an id could be either: `bus` or `stop` (found from the id
+    /// otherwise).
+    entity_type: Option<EntityKind>,
+    /// Start of the window (inclusive): RFC 3339 or epoch milliseconds.
+    start_time: TimeArg,
+    /// End of the window (inclusive), after `start_time`, at most 31 days later.
+    end_time: TimeArg,
+    /// Rows per page, 1 to 1000 (default 100). Rows come oldest first.
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page, to read the next one.
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct StopArrivalsArgs {
+    /// The stop id, e.g. `S001`.
+    stop_id: String,
+}
+
+// ---- outputs that are not views of their own ---------------------------------------------
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct LinesOutput {
+    count: usize,
+    lines: Vec<LineSummary>,
+}
+
+/// The rows of one page, of whichever series was asked for.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+enum RangeItems {
+    PeopleCount(Vec<PeopleCountView>),
+    Sensors(Vec<SensorView>),
+    BusPosition(Vec<BusPositionView>),
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct TimeRangeOutput {
+    data_type: &'static str,
+    entity_id: String,
+    /// Rows in this page.
+    count: usize,
+    /// Oldest first.
+    items: RangeItems,
+    /// Pass back as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+// ---- the catalogue -----------------------------------------------------------------------
+
+/// Every tool, as `tools/list` shows it.
+pub fn catalog() -> &'static [Tool] {
+    static TOOLS: OnceLock<Vec<Tool>> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        vec![
+            tool::<PeopleCountArgs, PeopleCountView>(
+                "query_people_count",
+                "People waiting at a stop",
+                "How many people are waiting at a bus stop, now (default) or at a past \
+                 `timestamp`. Returns {stop_id, time, count, line_ids}. Counts are recorded \
+                 every minute of simulated time.",
+            ),
+            tool::<SensorArgs, SensorView>(
+                "query_sensor_data",
+                "Sensor readings of a bus or a stop",
+                "Temperature (°C) and humidity (%) at a stop or on a bus, plus CO2 (ppm) and \
+                 door status (open while dwelling at a stop) for buses; now (default) or at a \
+                 past `timestamp`. Readings are recorded every minute of simulated time.",
+            ),
+            tool::<BusPositionArgs, BusPositionView>(
+                "query_bus_position",
+                "Position and load of a bus",
+                "Where a bus is: latitude, longitude, speed (km/h), direction (0 outbound, 1 \
+                 back), passenger_count, next_stop_id, distance_to_next_stop (m), at_stop; now \
+                 (default) or at a past `timestamp`. Positions are recorded every 5 s.",
+            ),
+            tool::<LineBusesArgs, LineSnapshotView>(
+                "query_line_buses",
+                "Every bus of a line",
+                "A snapshot of every bus on one line (positions and loads), now or at a past \
+                 `timestamp`. Use it to see how a whole line is doing at once.",
+            ),
+            tool::<TimeRangeArgs, TimeRangeOutput>(
+                "query_time_range",
+                "History of one stop or bus",
+                "The records of one series (people_count, sensors or bus_position) of one \
+                 entity between start_time and end_time (at most 31 days apart), oldest first, \
+                 one page of `limit` rows at a time: pass `next_cursor` back as `cursor` for \
+                 the next page.",
+            ),
+            tool::<NoArgs, LinesOutput>(
+                "list_lines",
+                "The bus network",
+                "Every line with its name, colour, length (m), stop ids in route order and \
+                 bus ids. Start here to find the ids the other tools take.",
+            ),
+            tool::<StopArrivalsArgs, StopArrivalsView>(
+                "get_stop_arrivals",
+                "Predicted arrivals at a stop",
+                "The buses coming to a stop, soonest first: bus, line, direction, ETA (seconds \
+                 and time) and distance along the route (m), predicted from the buses' latest \
+                 positions and speeds and the stops on the way.",
+            ),
+        ]
+    })
+}
+
+fn tool<A: JsonSchema + 'static, O: JsonSchema + 'static>(
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+) -> Tool {
+    let input: Arc<JsonObject> = schema_for_type::<A>();
+    Tool::new(name, description, input)
+        .with_title(title)
+        .with_raw_output_schema(schema_for_output::<O>())
+        .with_annotations(
+            ToolAnnotations::with_title(title)
+                .read_only(true)
+                .destructive(false)
+                .idempotent(true)
+                .open_world(false),
+        )
+}
+
+/// The tool named `name`, if there is one.
+pub fn find(name: &str) -> Option<&'static Tool> {
+    catalog().iter().find(|t| t.name == name)
+}
+
+// ---- the dispatcher ----------------------------------------------------------------------
+
+fn args<A: DeserializeOwned>(tool: &str, arguments: JsonObject) -> Result<A, ToolError> {
+    serde_json::from_value(Value::Object(arguments))
+        .map_err(|e| ToolError::BadRequest(format!("Invalid arguments for {tool}: {e}")))
+}
+
+/// Latest, or as of `timestamp`.
+fn point(mode: Option<Mode>, timestamp: Option<TimeArg>) -> Result<QueryForm, ToolError> {
+    match (mode, timestamp) {
+        (Some(Mode::Latest), Some(_)) => Err(ToolError::BadRequest(
+            "Give either mode=latest or a timestamp, not both".into(),
+        )),
+        (_, None) => Ok(QueryForm::Latest),
+        (None, Some(t)) => Ok(QueryForm::as_of("timestamp", &t.0)?),
+    }
+}
+
+fn single<T: Serialize>(answer: Answer<T>) -> ToolOutput {
+    match answer {
+        Answer::One(v) => ToolOutput::one(v),
+        Answer::Page(p) => ToolOutput::with_rows(p, "items"),
+    }
+}
+
+fn page_items<T>(answer: Answer<T>) -> (Vec<T>, Option<String>) {
+    match answer {
+        Answer::One(v) => (vec![v], None),
+        Answer::Page(p) => (p.items, p.next_cursor),
+    }
+}
+
+/// Runs tool `name` with `arguments` through the query layer.
+pub async fn call(
+    query: &Query,
+    name: &str,
+    arguments: JsonObject,
+) -> Result<ToolOutput, ToolError> {
+    match name {
+        "query_people_count" => {
+            let a: PeopleCountArgs = args(name, arguments)?;
+            let form = point(a.mode, a.timestamp)?;
+            Ok(single(query.people_count(&a.stop_id, form).await?))
+        }
+        "query_sensor_data" => {
+            let a: SensorArgs = args(name, arguments)?;
+            let form = point(a.mode, a.timestamp)?;
+            let answer = query
+                .sensors(a.entity_type.as_str(), &a.entity_id, form)
+                .await?;
+            Ok(single(answer))
+        }
+        "query_bus_position" => {
+            let a: BusPositionArgs = args(name, arguments)?;
+            let form = point(a.mode, a.timestamp)?;
+            Ok(single(query.bus_position(&a.bus_id, form).await?))
+        }
+        "query_line_buses" => {
+            let a: LineBusesArgs = args(name, arguments)?;
+            let form = point(None, a.timestamp)?;
+            let snapshot = query.line_buses(&a.line_id, form).await?;
+            Ok(ToolOutput::with_rows(snapshot, "buses"))
+        }
+        "query_time_range" => time_range(query, args(name, arguments)?).await,
+        "list_lines" => {
+            let _: NoArgs = args(name, arguments)?;
+            let lines = query.lines();
+            Ok(ToolOutput::with_rows(
+                LinesOutput {
+                    count: lines.len(),
+                    lines,
+                },
+                "lines",
+            ))
+        }
+        "get_stop_arrivals" => {
+            let a: StopArrivalsArgs = args(name, arguments)?;
+            let view = query.stop_arrivals(&a.stop_id).await?;
+            Ok(ToolOutput::with_rows(view, "arrivals"))
+        }
+        _ => Err(ToolError::UnknownTool(name.to_string())),
+    }
+}
+
+async fn time_range(query: &Query, a: TimeRangeArgs) -> Result<ToolOutput, ToolError> {
+    let limit = a.limit.map(|n| n.to_string());
+    let form = QueryForm::range(
+        ("start_time", &a.start_time.0),
+        ("end_time", &a.end_time.0),
+        limit.as_deref(),
+        a.cursor.as_deref(),
+    )?;
+    if let QueryForm::Range { from, to, .. } = form
+        && to.0 - from.0 > MAX_RANGE.as_millis()
+    {
+        return Err(ToolError::BadRequest(format!(
+            "The range {from} .. {to} is too large: at most {MAX_RANGE} per query; \
+             narrow it, and page through it with `limit` (up to {MAX_LIMIT}) and `cursor`"
+        )));
+    }
+    let id = a.entity_id.as_str();
+    let (items, next_cursor) = match a.data_type {
+        DataType::PeopleCount => {
+            let (rows, next) = page_items(query.people_count(id, form).await?);
+            (RangeItems::PeopleCount(rows), next)
+        }
+        DataType::BusPosition => {
+            let (rows, next) = page_items(query.bus_position(id, form).await?);
+            (RangeItems::BusPosition(rows), next)
+        }
+        DataType::Sensors => {
+            let kind = match a.entity_type {
+                Some(k) => k,
+                None => sensor_kind(query, id)?,
+            };
+            let (rows, next) = page_items(query.sensors(kind.as_str(), id, form).await?);
+            (RangeItems::Sensors(rows), next)
+        }
+    };
+    let count = match &items {
+        RangeItems::PeopleCount(v) => v.len(),
+        RangeItems::Sensors(v) => v.len(),
+        RangeItems::BusPosition(v) => v.len(),
+    };
+    Ok(ToolOutput::with_rows(
+        TimeRangeOutput {
+            data_type: a.data_type.as_str(),
+            entity_id: a.entity_id,
+            count,
+            items,
+            next_cursor,
+        },
+        "items",
+    ))
+}
+
+/// Whether a sensors id names a bus or a stop, when the caller did not say.
+fn sensor_kind(query: &Query, id: &str) -> Result<EntityKind, ToolError> {
+    let net = query.network();
+    match (net.bus_index(id).is_some(), net.stop_index(id).is_some()) {
+        (true, false) => Ok(EntityKind::Bus),
+        (false, true) => Ok(EntityKind::Stop),
+        (true, true) => Err(ToolError::BadRequest(format!(
+            "{id} is both a bus and a stop: give entity_type `bus` or `stop`"
+        ))),
+        // Let the query layer name what is wrong with the id.
+        (false, false) => Ok(EntityKind::Stop),
+    }
+}
+
+/// The time a tool answered, for the plain HTTP contract.
+pub fn answered_at() -> String {
+    Millis::now().to_rfc3339()
+}
