@@ -191,17 +191,16 @@ async fn restart_resumes_and_backfills_the_downtime() {
         );
         // Same direction, unless the second fell on the turn at a terminal.
         let line = &net.lines[net.line_index(last.line_id.as_str()).unwrap()];
-        let at_terminal = [line.stops[0], *line.stops.last().unwrap()]
-            .iter()
-            .any(|&s| {
-                haversine_m(
-                    LatLon::new(last.latitude, last.longitude),
-                    net.stops[s].position,
-                ) < 1.0
-            });
+        let at_terminal = |p: &BusPosition| {
+            [line.stops[0], *line.stops.last().unwrap()]
+                .iter()
+                .any(|&s| {
+                    haversine_m(LatLon::new(p.latitude, p.longitude), net.stops[s].position) < 1.0
+                })
+        };
         assert!(
-            next.direction == last.direction || at_terminal,
-            "bus {bus} changed direction across the restart away from a terminal"
+            next.direction == last.direction || at_terminal(last) || at_terminal(next),
+            "bus {bus} changed direction across the restart away from a terminal: {last:?} then {next:?}"
         );
     }
     // Buses do not all sit at their initial positions after the restart.

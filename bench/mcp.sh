@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# MCP benchmark (MCP issue). Loopback only; every load is bounded in time.
+#   tools/call query_bus_position (latest) over Streamable HTTP, hey -c 10 -z 10s, against
+#   madbus (release, behind its gateway: key check, throttling raised out of the way, access
+#   log on) and against a minimal server built with the official Python SDK
+#   (bench/mcp_baseline.py) answering the same tool from the same SQLite file, same run.
+# Both get the same stateless 2026-07-28 request (the headers and _meta it requires).
+# Needs hey (Debian package) and the .venv that .ci/run makes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=bench/out
+mkdir -p "$OUT"
+command -v hey >/dev/null || apt-get install -y -qq hey >/dev/null
+[ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install -q -r tests/python/requirements.txt; }
+cargo build --release --quiet
+BIN=target/release/madbus
+DATA=$(mktemp -d)
+MADBUS_PORT=18095
+PY_PORT=18096
+cleanup() {
+  [ -n "${MADBUS_PID:-}" ] && kill "$MADBUS_PID" 2>/dev/null || true
+  [ -n "${PY_PID:-}" ] && kill "$PY_PID" 2>/dev/null || true
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+
+KEY=$("$BIN" keys create --group bench --data-dir "$DATA" 2>/dev/null)
+"$BIN" serve --data-dir "$DATA" --bind 127.0.0.1:$MADBUS_PORT --backfill 1d \
+  --throttle-burst 1000000000 --throttle-rate 1000000000 > "$OUT/mcp-madbus.log" 2>&1 &
+MADBUS_PID=$!
+for _ in $(seq 1 300); do
+  curl -sf "http://127.0.0.1:$MADBUS_PORT/health" | grep -q '"phase":"live"' && break
+  sleep 0.1
+done
+.venv/bin/python bench/mcp_baseline.py "$DATA/madbus.db" $PY_PORT > "$OUT/mcp-python.log" 2>&1 &
+PY_PID=$!
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$PY_PORT/mcp" && break
+  sleep 0.1
+done
+
+BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"query_bus_position","arguments":{"bus_id":"B001"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}'
+MCP_HEADERS=(-H "Accept: application/json, text/event-stream" -H "MCP-Protocol-Version: 2026-07-28"
+  -H "Mcp-Method: tools/call" -H "Mcp-Name: query_bus_position")
+AUTH=(-H "x-api-key: $KEY" -H "x-group-name: bench")
+load() { hey -z 10s -c 10 -m POST -T application/json -d "$BODY" "${MCP_HEADERS[@]}" "$@"; }
+
+# One checked answer from each before loading them.
+for url in "http://127.0.0.1:$MADBUS_PORT/mcp" "http://127.0.0.1:$PY_PORT/mcp"; do
+  curl -sf -X POST "$url" -H "Content-Type: application/json" "${MCP_HEADERS[@]}" "${AUTH[@]}" -d "$BODY" \
+    | grep -q '"bus_id' || { echo "no tool answer from $url" >&2; exit 1; }
+done
+
+load "${AUTH[@]}" "http://127.0.0.1:$MADBUS_PORT/mcp" > "$OUT/hey-mcp-madbus.txt"
+load "http://127.0.0.1:$PY_PORT/mcp" > "$OUT/hey-mcp-python.txt"
+
+rps() { awk '/Requests\/sec:/ {print $2}' "$1"; }
+p99() { awk '/99%% in|99% in/ {print $3 * 1000 " ms"}' "$1"; }
+codes() { awk '/^ *\[[0-9]+\][[:space:]]+[0-9]+ responses/ {printf "%s x%s ", $1, $2}' "$1"; }
+M=$(rps "$OUT/hey-mcp-madbus.txt"); P=$(rps "$OUT/hey-mcp-python.txt")
+echo "## MCP tools/call benchmark ($(nproc) cores, $(date -u +%Y-%m-%d))"
+echo
+echo "| measure | madbus | Python mcp baseline | ratio |"
+echo "|---|---|---|---|"
+echo "| hey -c 10 -z 10s, tools/call query_bus_position: requests/s | $M | $P | $(awk -v a="$M" -v b="$P" 'BEGIN{printf "%.1f", a/b}')x (goal >= 20x) |"
+echo "| p99 latency | $(p99 "$OUT/hey-mcp-madbus.txt") | $(p99 "$OUT/hey-mcp-python.txt") | |"
+echo "| status codes | $(codes "$OUT/hey-mcp-madbus.txt")| $(codes "$OUT/hey-mcp-python.txt")| |"
