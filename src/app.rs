@@ -37,6 +37,7 @@ pub struct Settings {
     pub shared_key: Option<String>,
     /// `Host` values `/mcp` accepts (`*`: any).
     pub allowed_hosts: Vec<String>,
+    pub ws: crate::ws::WsConfig,
 }
 
 impl Settings {
@@ -54,6 +55,7 @@ impl Settings {
             gateway: GatewayConfig::default(),
             shared_key: None,
             allowed_hosts: mcp::DEFAULT_ALLOWED_HOSTS.map(String::from).to_vec(),
+            ws: crate::ws::WsConfig::default(),
         }
     }
 }
@@ -117,6 +119,8 @@ impl Application {
                 store,
                 live,
                 started: Instant::now(),
+                ws: crate::ws::Connections::new(settings.ws.clone()),
+                closing: tokio_util::sync::CancellationToken::new(),
             },
             world,
             runner_config: RunnerConfig {
@@ -153,15 +157,16 @@ impl Application {
             self.world,
             Arc::clone(&self.state.store),
             Arc::clone(&self.state.live),
+            self.state.query.feed().clone(),
             self.runner_config,
             stop.clone(),
         );
         tracing::info!(addr = %self.listener.local_addr()?, "listening");
-        let mcp_streams = tokio_util::sync::CancellationToken::new();
+        let closing = self.state.closing.clone();
         let protected = http::protected_routes().merge(mcp::router(
             self.state.query.clone(),
             &self.mcp,
-            mcp_streams.clone(),
+            closing.clone(),
         ));
         let routes = http::public_routes()
             .merge(self.gateway.protect(protected))
@@ -177,7 +182,7 @@ impl Application {
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down");
-            mcp_streams.cancel();
+            closing.cancel();
             stop_on_signal.stop();
         })
         .await?;

@@ -2,11 +2,13 @@
 //!
 //! Data flows one way: [`network`] file -> [`sim`] world (one tick at a time, driven by
 //! [`runner`]) -> [`store`] and the live state -> one [`query`] layer -> the outward
-//! interfaces: REST ([`http`]) and MCP ([`mcp`]), behind the [`gateway`].
+//! interfaces: REST ([`http`]), the WebSocket [`feed`] ([`ws`]) and MCP ([`mcp`]), behind
+//! the [`gateway`].
 //! [`app::Application`] assembles them; [`cli`] is the command line.
 
 pub mod app;
 pub mod cli;
+pub mod feed;
 pub mod gateway;
 pub mod hex;
 pub mod http;
@@ -17,3 +19,4 @@ pub mod runner;
 pub mod sim;
 pub mod store;
 pub mod time;
+pub mod ws;

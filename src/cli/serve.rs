@@ -9,6 +9,7 @@ use crate::app::{Application, Settings};
 use crate::gateway::GatewayConfig;
 use crate::sim::SimConfig;
 use crate::time::Duration;
+use crate::ws::WsConfig;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -75,6 +76,15 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     allowed_hosts: Vec<String>,
+    /// WebSocket connections one key may hold open.
+    #[arg(long, env = "MADBUS_WS_MAX_PER_KEY", default_value_t = 100)]
+    ws_max_per_key: usize,
+    /// WebSocket connections the server holds open in all.
+    #[arg(long, env = "MADBUS_WS_MAX_CONNECTIONS", default_value_t = 10_000)]
+    ws_max_connections: usize,
+    /// A WebSocket client that cannot take a write for this long is dropped.
+    #[arg(long, env = "MADBUS_WS_SEND_TIMEOUT", default_value = "10s")]
+    ws_send_timeout: Duration,
     /// A file holding one API key for every group (the original system's shared key). The
     /// key itself can be given in MADBUS_API_KEY instead; never on the command line.
     #[arg(long, env = "MADBUS_API_KEY_FILE")]
@@ -133,6 +143,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
         },
         shared_key,
         allowed_hosts: args.allowed_hosts,
+        ws: WsConfig {
+            max_per_key: args.ws_max_per_key,
+            max_connections: args.ws_max_connections,
+            send_timeout: args.ws_send_timeout.as_std(),
+            ..WsConfig::default()
+        },
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -28,6 +28,10 @@ pub struct AppState {
     pub live: Arc<LiveState>,
     pub query: Query,
     pub started: Instant,
+    /// WebSocket connection caps.
+    pub ws: Arc<crate::ws::Connections>,
+    /// Cancelled when the server stops: long-lived connections (WebSocket, MCP streams) end.
+    pub closing: tokio_util::sync::CancellationToken,
 }
 
 /// Routes anyone may call.
@@ -40,6 +44,7 @@ pub fn protected_routes() -> Router<AppState> {
     Router::new()
         .merge(series::router())
         .merge(network::router())
+        .merge(crate::ws::router())
         .route(
             "/metrics",
             axum::routing::get(crate::gateway::metrics::render),

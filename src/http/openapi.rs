@@ -150,6 +150,11 @@ fn mcp_paths() -> Value {
             "security": security,
             "requestBody": body(reference("ToolCall")),
             "responses": responses(json_response("The tool's rows", reference("ToolAnswer")), &["401", "403", "429"], &["400", "404", "500"])}},
+        "/ws": {"get": {
+            "summary": "The WebSocket live feed (upgrade). Browsers may pass the key as `api_key` and `group_name` query parameters. Send {\"action\": \"subscribe\", \"line_ids\": [...], \"topics\": [positions, arrivals, people, sensors]}; receive an ack, a snapshot per line, then `bus.position.updated`, `bus.arrival`, `people.count.updated`, `sensor.updated` events as {\"type\", \"data\"} with the REST fields.",
+            "security": security,
+            "responses": { let mut r = error_responses(&["400", "401", "403", "429"]);
+                r.insert("101".into(), json!({"description": "Switching to the WebSocket protocol"})); r }}},
         "/mcp": {"post": {
             "summary": "MCP Streamable HTTP: JSON-RPC 2.0, revision 2026-07-28 (stateless) and the initialize handshake of 2025-11-25 and 2025-06-18",
             "security": security,

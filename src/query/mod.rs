@@ -13,6 +13,7 @@ pub use form::{DEFAULT_LIMIT, FormError, MAX_LIMIT, QueryForm};
 pub use metadata::{BusSummary, LineDetail, LineSummary, StopOnLine, StopView};
 use views::{Answer, BusPositionView, LineSnapshotView, PageView, PeopleCountView, SensorView};
 
+use crate::feed::Feed;
 use crate::network::{BusId, Network};
 use crate::runner::LiveState;
 use crate::sim::{BusPosition, EntityType};
@@ -60,11 +61,13 @@ pub struct Query {
     network: Arc<Network>,
     store: Arc<dyn Store>,
     live: Arc<LiveState>,
+    feed: Feed,
 }
 
 impl Query {
     pub fn new(network: Arc<Network>, store: Arc<dyn Store>, live: Arc<LiveState>) -> Self {
         Self {
+            feed: Feed::new(Arc::clone(&network)),
             network,
             store,
             live,
@@ -73,6 +76,21 @@ impl Query {
 
     pub fn network(&self) -> &Network {
         &self.network
+    }
+
+    /// The live feed: the simulator publishes to it, clients subscribe through it.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    /// Live events from now on (a bounded ring: see [`crate::feed`]).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<crate::feed::Batch>> {
+        self.feed.subscribe()
+    }
+
+    /// The index of line `line_id`, checked as any id from a request.
+    pub fn line_index(&self, line_id: &str) -> Result<usize, QueryError> {
+        self.check(Kind::Line, "line_id", line_id)
     }
 
     /// Checks an id from a request: malformed is a 400 naming `param`, unknown is a 404.

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use crate::feed::Feed;
 use crate::sim::{Records, World};
 use crate::store::{Batch, Checkpoint, Store};
 use crate::time::{Duration, Millis};
@@ -68,6 +69,7 @@ pub fn spawn(
     world: World,
     store: Arc<dyn Store>,
     live: Arc<LiveState>,
+    feed: Feed,
     config: RunnerConfig,
     stop: StopSignal,
 ) -> RunnerHandle {
@@ -79,7 +81,8 @@ pub fn spawn(
         config.retention,
         stop.clone(),
     ));
-    let stepper = tokio::task::spawn_blocking(move || step_loop(world, tx, live, config, stop));
+    let stepper =
+        tokio::task::spawn_blocking(move || step_loop(world, tx, live, feed, config, stop));
     RunnerHandle { stepper, writer }
 }
 
@@ -111,6 +114,7 @@ fn step_loop(
     mut world: World,
     tx: mpsc::Sender<Job>,
     live: Arc<LiveState>,
+    feed: Feed,
     config: RunnerConfig,
     stop: StopSignal,
 ) {
@@ -164,8 +168,12 @@ fn step_loop(
             }
             continue;
         }
-        // Caught up with the target: write what is pending (the whole backfill is written
-        // before the simulator says it is live), then wait for the next tick.
+        // Caught up with the target: publish what is new to live clients, write it (the
+        // whole backfill is written before the simulator says it is live), then wait for
+        // the next tick.
+        if pace.is_some() {
+            feed.publish(&pending);
+        }
         if (!pending.is_empty() || pace.is_none()) && !flush(&mut pending, &world, pace.is_none()) {
             break;
         }

@@ -1,0 +1,139 @@
+//! `GET /ws`: the WebSocket live feed (SPEC §4). The gateway has already checked the key
+//! (headers, or `api_key` / `group_name` query parameters for browsers) before the upgrade;
+//! here the connection caps are enforced and each client gets a [`session`].
+
+mod protocol;
+mod session;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Extension;
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::gateway::Principal;
+use crate::http::{ApiError, AppState, ErrorKind};
+
+pub use protocol::ServerMessage;
+
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// Open connections one key (of one group) may hold.
+    pub max_per_key: usize,
+    /// Open connections in all.
+    pub max_connections: usize,
+    /// Largest message a client may send, in bytes.
+    pub max_message_bytes: usize,
+    /// A ping is sent this often; a client silent for three of them is dropped.
+    pub heartbeat: Duration,
+    /// A client that cannot take a write for this long is dropped.
+    pub send_timeout: Duration,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            max_per_key: 100,
+            max_connections: 10_000,
+            max_message_bytes: 16 * 1024,
+            heartbeat: Duration::from_secs(20),
+            send_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The connection caps and who holds what.
+pub struct Connections {
+    config: WsConfig,
+    open: Mutex<HashMap<(String, String), usize>>,
+}
+
+/// One open connection, released when dropped.
+pub struct Slot {
+    connections: Arc<Connections>,
+    holder: (String, String),
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self
+            .connections
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.holder) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.holder);
+            }
+        }
+        let total: usize = open.values().sum();
+        metrics::gauge!("madbus_websocket_clients").set(total as f64);
+    }
+}
+
+impl Connections {
+    pub fn new(config: WsConfig) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            open: Mutex::default(),
+        })
+    }
+
+    pub fn config(&self) -> &WsConfig {
+        &self.config
+    }
+
+    /// A slot for `who`, or why there is none.
+    fn acquire(self: &Arc<Self>, who: &Principal) -> Result<Slot, String> {
+        let holder = (who.key_id.clone(), who.group.clone());
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let total: usize = open.values().sum();
+        if total >= self.config.max_connections {
+            return Err(format!(
+                "The server holds its maximum of {} WebSocket connections; retry later",
+                self.config.max_connections
+            ));
+        }
+        let mine = open.entry(holder.clone()).or_default();
+        if *mine >= self.config.max_per_key {
+            return Err(format!(
+                "This key already holds its maximum of {} WebSocket connections",
+                self.config.max_per_key
+            ));
+        }
+        *mine += 1;
+        metrics::gauge!("madbus_websocket_clients").set((total + 1) as f64);
+        Ok(Slot {
+            connections: Arc::clone(self),
+            holder,
+        })
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let slot = match state.ws.acquire(&who) {
+        Ok(slot) => slot,
+        Err(message) => return ApiError::new(ErrorKind::TooManyRequests, message).into_response(),
+    };
+    let config = state.ws.config().clone();
+    let max = config.max_message_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        // Bounds what is buffered for a client that does not read.
+        .max_write_buffer_size(1024 * 1024)
+        .on_upgrade(move |socket| session::run(socket, state, config, slot))
+}
