@@ -127,9 +127,9 @@ fn mcp_schemas() -> Value {
 
 fn mcp_paths() -> Value {
     let security = json!([{"ApiKey": [], "GroupName": []}]);
-    let responses = |ok: Value, errors: &[&str], contract: &[&str]| {
+    let responses = |(code, ok): (&str, Value), errors: &[&str], contract: &[&str]| {
         let mut r = error_responses(errors);
-        r.insert("200".into(), ok);
+        r.insert(code.into(), ok);
         for code in contract {
             let schema = reference("ContractError");
             r.insert(
@@ -144,22 +144,21 @@ fn mcp_paths() -> Value {
         "/mcp/list-tools": {"post": {
             "summary": "The MCP tools (the deployment checklist's plain HTTP contract)",
             "security": security,
-            "responses": responses(json_response("OK", reference("ToolList")), &["401", "403", "429", "500"], &[])}},
+            "responses": responses(("200", json_response("OK", reference("ToolList"))), &["401", "403", "429", "500"], &[])}},
         "/mcp/call-tool": {"post": {
             "summary": "Call an MCP tool (the deployment checklist's plain HTTP contract)",
             "security": security,
             "requestBody": body(reference("ToolCall")),
-            "responses": responses(json_response("The tool's rows", reference("ToolAnswer")), &["401", "403", "429"], &["400", "404", "500"])}},
+            "responses": responses(("200", json_response("The tool's rows", reference("ToolAnswer"))), &["401", "403", "429"], &["400", "404", "500"])}},
         "/ws": {"get": {
             "summary": "The WebSocket live feed (upgrade). Browsers may pass the key as `api_key` and `group_name` query parameters. Send {\"action\": \"subscribe\", \"line_ids\": [...], \"topics\": [positions, arrivals, people, sensors]}; receive an ack, a snapshot per line, then `bus.position.updated`, `bus.arrival`, `people.count.updated`, `sensor.updated` events as {\"type\", \"data\"} with the REST fields.",
             "security": security,
-            "responses": { let mut r = error_responses(&["400", "401", "403", "429"]);
-                r.insert("101".into(), json!({"description": "Switching to the WebSocket protocol"})); r }}},
+            "responses": responses(("101", json!({"description": "Switching to the WebSocket protocol"})), &["400", "401", "403", "429"], &[])}},
         "/mcp": {"post": {
             "summary": "MCP Streamable HTTP: JSON-RPC 2.0, revision 2026-07-28 (stateless) and the initialize handshake of 2025-11-25 and 2025-06-18",
             "security": security,
             "requestBody": body(json!({"type": "object"})),
-            "responses": responses(json_response("A JSON-RPC response", json!({"type": "object"})), &["400", "401", "403", "429", "500"], &[])}},
+            "responses": responses(("200", json_response("A JSON-RPC response", json!({"type": "object"}))), &["400", "401", "403", "429", "500"], &[])}},
     })
 }
 
