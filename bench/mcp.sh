@@ -35,7 +35,8 @@ done
 .venv/bin/python bench/mcp_baseline.py "$DATA/madbus.db" $PY_PORT > "$OUT/mcp-python.log" 2>&1 &
 PY_PID=$!
 for _ in $(seq 1 100); do
-  curl -s -o /dev/null "http://127.0.0.1:$PY_PORT/mcp" && break
+  # A GET on /mcp would open an event stream: only check the port answers.
+  curl -s -o /dev/null -m 1 -X POST "http://127.0.0.1:$PY_PORT/mcp" && break
   sleep 0.1
 done
 

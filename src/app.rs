@@ -38,6 +38,7 @@ pub struct Settings {
     /// `Host` values `/mcp` accepts (`*`: any).
     pub allowed_hosts: Vec<String>,
     pub ws: crate::ws::WsConfig,
+    pub map: http::MapConfig,
 }
 
 impl Settings {
@@ -56,6 +57,7 @@ impl Settings {
             shared_key: None,
             allowed_hosts: mcp::DEFAULT_ALLOWED_HOSTS.map(String::from).to_vec(),
             ws: crate::ws::WsConfig::default(),
+            map: http::MapConfig::default(),
         }
     }
 }
@@ -120,6 +122,7 @@ impl Application {
                 live,
                 started: Instant::now(),
                 ws: crate::ws::Connections::new(settings.ws.clone()),
+                map: Arc::new(settings.map.clone()),
                 closing: tokio_util::sync::CancellationToken::new(),
             },
             world,

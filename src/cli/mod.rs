@@ -40,18 +40,22 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            init_logging(LogTo::Stdout);
+            let _flush_on_exit = init_logging(LogTo::Stdout);
             serve::run(args)
         }
         Command::Mcp(args) => {
             // stdout carries the protocol.
-            init_logging(LogTo::Stderr);
+            let _flush_on_exit = init_logging(LogTo::Stderr);
             mcp::run(args)
         }
         Command::CheckConfig(args) => check_config::run(args),
         Command::Keys(args) => keys::run(args),
     }
 }
+
+/// Without `RUST_LOG`: info, but rmcp's per-request lines (several for every stateless MCP
+/// request) only when they warn.
+const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
 
 /// Where log lines go.
 #[derive(Clone, Copy)]
@@ -61,20 +65,22 @@ pub enum LogTo {
 }
 
 /// JSON lines when the output is not a terminal (containers, files), readable lines
-/// otherwise. `RUST_LOG` filters (default `info`).
-pub fn init_logging(to: LogTo) {
-    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+/// otherwise. `RUST_LOG` filters (default [`DEFAULT_LOG_FILTER`]).
+/// Lines are written by a dedicated thread, so request handlers never wait on the output; its
+/// queue is bounded and blocks rather than drops when full (access logs are not lost). Keep
+/// the returned guard alive until exit: dropping it writes what is queued.
+pub fn init_logging(to: LogTo) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, terminal) = match to {
-        LogTo::Stdout => (
-            BoxMakeWriter::new(std::io::stdout),
-            std::io::stdout().is_terminal(),
-        ),
-        LogTo::Stderr => (
-            BoxMakeWriter::new(std::io::stderr),
-            std::io::stderr().is_terminal(),
-        ),
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    let (writer, guard, terminal) = match to {
+        LogTo::Stdout => {
+            let (w, g) = non_blocking(std::io::stdout());
+            (w, g, std::io::stdout().is_terminal())
+        }
+        LogTo::Stderr => {
+            let (w, g) = non_blocking(std::io::stderr());
+            (w, g, std::io::stderr().is_terminal())
+        }
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -88,4 +94,16 @@ pub fn init_logging(to: LogTo) {
             .with_current_span(false)
             .init();
     }
+    guard
+}
+
+fn non_blocking<W: std::io::Write + Send + 'static>(
+    out: W,
+) -> (
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(out)
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use crate::app::{Application, Settings};
 use crate::gateway::GatewayConfig;
+use crate::http::MapConfig;
 use crate::sim::SimConfig;
 use crate::time::Duration;
 use crate::ws::WsConfig;
@@ -85,6 +86,13 @@ pub struct ServeArgs {
     /// A WebSocket client that cannot take a write for this long is dropped.
     #[arg(long, env = "MADBUS_WS_SEND_TIMEOUT", default_value = "10s")]
     ws_send_timeout: Duration,
+    /// Tile URL for the map page (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png);
+    /// without one the map draws the network on a plain background.
+    #[arg(long, env = "MADBUS_MAP_TILES")]
+    map_tiles: Option<String>,
+    /// Attribution shown with the tiles.
+    #[arg(long, env = "MADBUS_MAP_ATTRIBUTION")]
+    map_attribution: Option<String>,
     /// A file holding one API key for every group (the original system's shared key). The
     /// key itself can be given in MADBUS_API_KEY instead; never on the command line.
     #[arg(long, env = "MADBUS_API_KEY_FILE")]
@@ -148,6 +156,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
             max_connections: args.ws_max_connections,
             send_timeout: args.ws_send_timeout.as_std(),
             ..WsConfig::default()
+        },
+        map: MapConfig {
+            tile_url: args.map_tiles,
+            tile_attribution: args.map_attribution,
         },
     };
     let runtime = match tokio::runtime::Runtime::new() {

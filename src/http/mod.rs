@@ -1,6 +1,7 @@
 //! The HTTP surface: one router per resource, merged, behind the error renderer. The
 //! gateway (keys, CORS, throttling, access log) wraps it in `crate::gateway`.
 
+mod assets;
 mod error;
 mod health;
 mod network;
@@ -13,6 +14,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::http::{Method, Uri};
 
+pub use assets::MapConfig;
 pub use error::{ApiError, ErrorKind, render_errors, request_id};
 
 use crate::network::Network;
@@ -30,13 +32,17 @@ pub struct AppState {
     pub started: Instant,
     /// WebSocket connection caps.
     pub ws: Arc<crate::ws::Connections>,
+    /// The map page's optional tiles.
+    pub map: Arc<MapConfig>,
     /// Cancelled when the server stops: long-lived connections (WebSocket, MCP streams) end.
     pub closing: tokio_util::sync::CancellationToken,
 }
 
 /// Routes anyone may call.
 pub fn public_routes() -> Router<AppState> {
-    health::router().merge(openapi::router())
+    health::router()
+        .merge(openapi::router())
+        .merge(assets::router())
 }
 
 /// Routes that need an API key.

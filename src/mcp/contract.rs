@@ -54,15 +54,17 @@ async fn call_tool(State(s): State<AppState>, body: Bytes) -> Result<Json<Value>
         )
     })?;
     let out = tools::call(&s.query, &call.tool, call.arguments.unwrap_or_default()).await?;
+    let cursor = out.structured.get("next_cursor").cloned();
+    let rows = out.into_rows();
     let mut answer = json!({
         "success": true,
         "tool": call.tool,
-        "count": out.rows.len(),
-        "data": out.rows,
+        "count": rows.len(),
+        "data": rows,
         "timestamp": tools::answered_at(),
     });
-    if let Some(cursor) = out.structured.get("next_cursor") {
-        answer["next_cursor"] = cursor.clone();
+    if let Some(cursor) = cursor {
+        answer["next_cursor"] = cursor;
     }
     Ok(Json(answer))
 }

@@ -58,28 +58,43 @@ impl From<FormError> for ToolError {
 }
 
 /// A tool's answer: a JSON object (MCP `structuredContent`, described by the tool's output
-/// schema) and the rows it holds (the plain HTTP contract's `data`).
+/// schema) whose rows (the plain HTTP contract's `data`) are either the object itself or the
+/// array under one of its keys.
 #[derive(Debug, Clone)]
 pub struct ToolOutput {
     pub structured: Value,
-    pub rows: Vec<Value>,
+    rows_key: Option<&'static str>,
 }
 
 impl ToolOutput {
     /// One record: it is both the object and the only row.
     fn one(view: impl Serialize) -> Self {
-        let value = to_json(view);
         Self {
-            rows: vec![value.clone()],
-            structured: value,
+            structured: to_json(view),
+            rows_key: None,
         }
     }
 
     /// An object whose rows are the array under `rows_key`.
-    fn with_rows(object: impl Serialize, rows_key: &str) -> Self {
-        let structured = to_json(object);
-        let rows = structured[rows_key].as_array().cloned().unwrap_or_default();
-        Self { structured, rows }
+    fn with_rows(object: impl Serialize, rows_key: &'static str) -> Self {
+        Self {
+            structured: to_json(object),
+            rows_key: Some(rows_key),
+        }
+    }
+
+    /// The rows, for the plain HTTP contract.
+    pub fn into_rows(self) -> Vec<Value> {
+        match self.rows_key {
+            None => vec![self.structured],
+            Some(key) => match self.structured {
+                Value::Object(mut map) => match map.remove(key) {
+                    Some(Value::Array(rows)) => rows,
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            },
+        }
     }
 }
 

@@ -336,3 +336,18 @@ pub fn mcp_inspector() -> Option<(PathBuf, std::ffi::OsString)> {
     ));
     Some((cli, std::env::join_paths(dirs).unwrap()))
 }
+
+/// Debian's Chromium and the playwright-core that drives it (`tests/node`), as `.ci/run`
+/// installs them. Skips loudly (fails under CI) when either is missing.
+pub fn chromium() -> Option<PathBuf> {
+    let chromium = PathBuf::from("/usr/bin/chromium");
+    let playwright =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node/node_modules/playwright-core");
+    if chromium.exists() && playwright.exists() {
+        return Some(chromium);
+    }
+    require_or_skip(
+        "Chromium (/usr/bin/chromium) or playwright-core (tests/node) is missing (`bash .ci/run` installs them)",
+    );
+    None
+}
