@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # MCP benchmark (MCP issue). Loopback only; every load is bounded in time.
-#   tools/call query_bus_position (latest) over Streamable HTTP, hey -c 10 -z 10s, against
+#   tools/call query_bus_position (latest) over Streamable HTTP at concurrency 10 (hey, and
+#   wrk, which leaves more of the 2 cores to the servers), against
 #   madbus (release, behind its gateway: key check, throttling raised out of the way, access
 #   log on) and against a minimal server built with the official Python SDK
 #   (bench/mcp_baseline.py) answering the same tool from the same SQLite file, same run.
 # Both get the same stateless 2026-07-28 request (the headers and _meta it requires).
-# Needs hey (Debian package) and the .venv that .ci/run makes.
+# Also the same tool through the checklist's plain HTTP route (same gateway, no rmcp).
+# Needs hey and wrk (Debian packages) and the .venv that .ci/run makes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=bench/out
 mkdir -p "$OUT"
-command -v hey >/dev/null || apt-get install -y -qq hey >/dev/null
+for tool in hey wrk; do
+  command -v $tool >/dev/null || apt-get install -y -qq $tool >/dev/null
+done
 [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install -q -r tests/python/requirements.txt; }
 cargo build --release --quiet
 BIN=target/release/madbus
@@ -54,9 +58,18 @@ done
 
 load "${AUTH[@]}" "http://127.0.0.1:$MADBUS_PORT/mcp" > "$OUT/hey-mcp-madbus.txt"
 load "http://127.0.0.1:$PY_PORT/mcp" > "$OUT/hey-mcp-python.txt"
+hey -z 10s -c 10 -m POST -T application/json "${AUTH[@]}" \
+  -d '{"tool":"query_bus_position","arguments":{"bus_id":"B001"}}' \
+  "http://127.0.0.1:$MADBUS_PORT/mcp/call-tool" > "$OUT/hey-contract-madbus.txt"
+export MADBUS_KEY=$KEY MADBUS_GROUP=bench
+wrk -t2 -c10 -d10s --latency -s bench/mcp_call.lua "http://127.0.0.1:$MADBUS_PORT/mcp" > "$OUT/wrk-mcp-madbus.txt"
+wrk -t2 -c10 -d10s --latency -s bench/mcp_call.lua "http://127.0.0.1:$PY_PORT/mcp" > "$OUT/wrk-mcp-python.txt"
 
 rps() { awk '/Requests\/sec:/ {print $2}' "$1"; }
 p99() { awk '/99%% in|99% in/ {print $3 * 1000 " ms"}' "$1"; }
+wrk_rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
+wrk_p99() { awk '$1 == "99%" {print $2}' "$1"; }
+wrk_errors() { awk '/Non-2xx/ {print $NF; found=1} END {if (!found) print 0}' "$1"; }
 codes() { awk '/^ *\[[0-9]+\][[:space:]]+[0-9]+ responses/ {printf "%s x%s ", $1, $2}' "$1"; }
 M=$(rps "$OUT/hey-mcp-madbus.txt"); P=$(rps "$OUT/hey-mcp-python.txt")
 echo "## MCP tools/call benchmark ($(nproc) cores, $(date -u +%Y-%m-%d))"
@@ -66,3 +79,9 @@ echo "|---|---|---|---|"
 echo "| hey -c 10 -z 10s, tools/call query_bus_position: requests/s | $M | $P | $(awk -v a="$M" -v b="$P" 'BEGIN{printf "%.1f", a/b}')x (goal >= 20x) |"
 echo "| p99 latency | $(p99 "$OUT/hey-mcp-madbus.txt") | $(p99 "$OUT/hey-mcp-python.txt") | |"
 echo "| status codes | $(codes "$OUT/hey-mcp-madbus.txt")| $(codes "$OUT/hey-mcp-python.txt")| |"
+WM=$(wrk_rps "$OUT/wrk-mcp-madbus.txt"); WP=$(wrk_rps "$OUT/wrk-mcp-python.txt")
+echo "| wrk -t2 -c10 -d10s, same request: requests/s | $WM | $WP | $(awk -v a="$WM" -v b="$WP" 'BEGIN{printf "%.1f", a/b}')x (goal >= 20x) |"
+echo "| wrk p99 latency | $(wrk_p99 "$OUT/wrk-mcp-madbus.txt") | $(wrk_p99 "$OUT/wrk-mcp-python.txt") | |"
+echo "| wrk non-2xx answers | $(wrk_errors "$OUT/wrk-mcp-madbus.txt") | $(wrk_errors "$OUT/wrk-mcp-python.txt") | |"
+C=$(rps "$OUT/hey-contract-madbus.txt")
+echo "| hey -c 10, the same tool via POST /mcp/call-tool (no rmcp): requests/s | $C | | $(awk -v a="$C" -v b="$P" 'BEGIN{printf "%.1f", a/b}')x the baseline |"
