@@ -21,6 +21,12 @@ use crate::http::{ApiError, AppState, ErrorKind};
 
 pub use protocol::ServerMessage;
 
+const READ_BUFFER: usize = 4 * 1024;
+/// Events are written through this buffer; a step's events (about 8 KiB for the default
+/// network) go out in one or two writes.
+const WRITE_BUFFER: usize = 16 * 1024;
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct WsConfig {
     /// Open connections one key (of one group) may hold.
@@ -133,7 +139,11 @@ async fn upgrade(
     let max = config.max_message_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
+        // Clients send small actions; the default 128 KiB read buffer per connection is
+        // most of the memory of thousands of clients.
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         // Bounds what is buffered for a client that does not read.
-        .max_write_buffer_size(1024 * 1024)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .on_upgrade(move |socket| session::run(socket, state, config, slot))
 }
