@@ -228,7 +228,7 @@ fn main() {
             let batch = (level - open).min(250);
             let handshakes: Vec<_> = (0..batch)
                 .map(|i| {
-                    let sampled = (open + i) % (level / SAMPLED).max(1) == 0;
+                    let sampled = (open + i).is_multiple_of((level / SAMPLED).max(1));
                     rt.spawn(client(
                         server.addr.clone(),
                         server.key.clone(),
