@@ -19,4 +19,5 @@ pub mod runner;
 pub mod sim;
 pub mod store;
 pub mod time;
+pub mod verify;
 pub mod ws;

@@ -1,10 +1,11 @@
-//! The command line: `madbus serve`, `check-config`, `keys`, `mcp`. Every flag can also be set by an
+//! The command line: `madbus serve`, `check-config`, `keys`, `mcp`, `verify`. Every flag can also be set by an
 //! environment variable `MADBUS_<FLAG>`.
 
 mod check_config;
 mod keys;
 mod mcp;
 mod serve;
+mod verify;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ enum Command {
     /// Serve the MCP tools over stdio, for a local assistant: from the local data dir
     /// (read-only), or from a remote madbus (`--remote URL`).
     Mcp(mcp::McpArgs),
+    /// Run the deployment checklist against a madbus (or a throwaway one with --local).
+    Verify(verify::VerifyArgs),
 }
 
 /// Runs the command line; the binary's `main` is only this.
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
             let _flush_on_exit = init_logging(LogTo::Stderr);
             mcp::run(args)
         }
+        Command::Verify(args) => verify::run(args),
         Command::CheckConfig(args) => check_config::run(args),
         Command::Keys(args) => keys::run(args),
     }

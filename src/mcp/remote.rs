@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use anyhow::Context;
 use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ListToolsResult, PaginatedRequestParams, ResultType,
-    ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ListToolsResult,
+    PaginatedRequestParams, ResultType, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RunningService, ServiceError};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -58,6 +58,27 @@ impl RemoteTools {
     /// The remote's tools (also a check that the key is accepted).
     pub async fn tools(&self) -> anyhow::Result<Vec<Tool>> {
         Ok(self.client.list_all_tools().await?)
+    }
+
+    /// Calls tool `name` of the remote.
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: serde_json::Value,
+    ) -> anyhow::Result<CallToolResult> {
+        let mut params = CallToolRequestParams::new(name.to_string());
+        if let serde_json::Value::Object(map) = arguments {
+            params = params.with_arguments(map);
+        }
+        Ok(self.client.call_tool(params).await?)
+    }
+
+    /// The protocol revision negotiated with the remote.
+    pub fn protocol_version(&self) -> String {
+        self.client
+            .peer_info()
+            .map(|info| info.protocol_version.to_string())
+            .unwrap_or_else(|| "unknown".into())
     }
 }
 
