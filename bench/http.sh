@@ -9,33 +9,12 @@
 # Needs wrk, hey and nginx (Debian packages; installed when missing and run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=bench/out
+source bench/lib.sh
 mkdir -p "$OUT/www/bus-position"
-for tool in wrk hey nginx; do
-  if ! command -v "$tool" >/dev/null; then
-    apt-get install -y -qq wrk hey nginx-light >/dev/null
-  fi
-done
-cargo build --release --quiet
-BIN=target/release/madbus
-DATA=$(mktemp -d)
+need wrk:wrk hey:hey nginx:nginx-light
 MADBUS_PORT=18090
 NGINX_PORT=18091
-cleanup() {
-  [ -n "${MADBUS_PID:-}" ] && kill "$MADBUS_PID" 2>/dev/null || true
-  [ -f "$OUT/nginx.pid" ] && kill "$(cat "$OUT/nginx.pid")" 2>/dev/null || true
-  rm -rf "$DATA"
-}
-trap cleanup EXIT
-
-KEY=$("$BIN" keys create --group bench --data-dir "$DATA" 2>/dev/null)
-"$BIN" serve --data-dir "$DATA" --bind 127.0.0.1:$MADBUS_PORT --backfill 5d \
-  --throttle-burst 1000000000 --throttle-rate 1000000000 > "$OUT/madbus.log" 2>&1 &
-MADBUS_PID=$!
-for _ in $(seq 1 300); do
-  curl -sf "http://127.0.0.1:$MADBUS_PORT/health" | grep -q '"phase":"live"' && break
-  sleep 0.1
-done
+start_madbus $MADBUS_PORT 5d "$OUT/madbus.log"
 H=(-H "x-api-key: $KEY" -H "x-group-name: bench")
 URL="http://127.0.0.1:$MADBUS_PORT/bus-position/B001?mode=latest"
 curl -sf "${H[@]}" "$URL" > "$OUT/www/bus-position/B001"
@@ -54,6 +33,7 @@ http {
 }
 CONF
 nginx -c "$PWD/$OUT/nginx.conf"
+CLEANUP+=("kill \$(cat '$OUT/nginx.pid')")
 sleep 0.5
 
 rps() { awk '/Requests\/sec/ {print $2}' "$1"; }

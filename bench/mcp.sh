@@ -10,34 +10,14 @@
 # Needs hey and wrk (Debian packages) and the .venv that .ci/run makes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=bench/out
-mkdir -p "$OUT"
-for tool in hey wrk; do
-  command -v $tool >/dev/null || apt-get install -y -qq $tool >/dev/null
-done
+source bench/lib.sh
+need hey:hey wrk:wrk
 [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install -q -r tests/python/requirements.txt; }
-cargo build --release --quiet
-BIN=target/release/madbus
-DATA=$(mktemp -d)
 MADBUS_PORT=18095
 PY_PORT=18096
-cleanup() {
-  [ -n "${MADBUS_PID:-}" ] && kill "$MADBUS_PID" 2>/dev/null || true
-  [ -n "${PY_PID:-}" ] && kill "$PY_PID" 2>/dev/null || true
-  rm -rf "$DATA"
-}
-trap cleanup EXIT
-
-KEY=$("$BIN" keys create --group bench --data-dir "$DATA" 2>/dev/null)
-"$BIN" serve --data-dir "$DATA" --bind 127.0.0.1:$MADBUS_PORT --backfill 1d \
-  --throttle-burst 1000000000 --throttle-rate 1000000000 > "$OUT/mcp-madbus.log" 2>&1 &
-MADBUS_PID=$!
-for _ in $(seq 1 300); do
-  curl -sf "http://127.0.0.1:$MADBUS_PORT/health" | grep -q '"phase":"live"' && break
-  sleep 0.1
-done
+start_madbus $MADBUS_PORT 1d "$OUT/mcp-madbus.log"
 .venv/bin/python bench/mcp_baseline.py "$DATA/madbus.db" $PY_PORT > "$OUT/mcp-python.log" 2>&1 &
-PY_PID=$!
+CLEANUP+=("kill $!")
 for _ in $(seq 1 100); do
   # A GET on /mcp would open an event stream: only check the port answers.
   curl -s -o /dev/null -m 1 -X POST "http://127.0.0.1:$PY_PORT/mcp" && break

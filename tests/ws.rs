@@ -29,16 +29,21 @@ fn ws_url(addr: &str, query: &str) -> String {
     format!("ws://{addr}/ws{query}")
 }
 
+/// The handshake request with the two auth headers.
+fn authed(addr: &str, key: &str) -> tungstenite::handshake::client::Request {
+    let mut request = ws_url(addr, "").into_client_request().unwrap();
+    let headers = request.headers_mut();
+    headers.insert("x-api-key", key.parse().unwrap());
+    headers.insert("x-group-name", GROUP.parse().unwrap());
+    request
+}
+
 /// Connects with the two auth headers.
 async fn connect(addr: &str, key: &str) -> Ws {
-    let mut request = ws_url(addr, "").into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("x-api-key", key.parse().unwrap());
-    request
-        .headers_mut()
-        .insert("x-group-name", GROUP.parse().unwrap());
-    tokio_tungstenite::connect_async(request).await.unwrap().0
+    tokio_tungstenite::connect_async(authed(addr, key))
+        .await
+        .unwrap()
+        .0
 }
 
 async fn send(ws: &mut Ws, message: Value) {
@@ -348,15 +353,8 @@ fn a_slow_consumer_is_dropped_and_memory_stays_bounded() {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
         let stream = socket.connect(server.addr.parse().unwrap()).await.unwrap();
-        let mut request = ws_url(&server.addr, "").into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("x-api-key", key.parse().unwrap());
-        request
-            .headers_mut()
-            .insert("x-group-name", GROUP.parse().unwrap());
         let (mut ws, _) = tokio_tungstenite::client_async(
-            request,
+            authed(&server.addr, &key),
             tokio_tungstenite::MaybeTlsStream::Plain(stream),
         )
         .await

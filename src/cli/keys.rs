@@ -53,22 +53,13 @@ enum KeysCommand {
 }
 
 pub fn run(args: KeysArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(execute(args)) {
+    let done = super::block_on(
+        async { execute(args).await.map_err(anyhow::Error::msg) },
+        ExitCode::FAILURE,
+    );
+    match done {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(code) => code,
     }
 }
 

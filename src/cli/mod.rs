@@ -57,6 +57,23 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Runs a command's async body on a new runtime. An error is logged and printed, and
+/// becomes `failure`, the command's exit code.
+fn block_on<T>(
+    body: impl std::future::Future<Output = anyhow::Result<T>>,
+    failure: ExitCode,
+) -> Result<T, ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        failure
+    })?;
+    runtime.block_on(body).map_err(|e| {
+        tracing::error!("{e:#}");
+        eprintln!("error: {e:#}");
+        failure
+    })
+}
+
 /// Without `RUST_LOG`: info, but rmcp's per-request lines (several for every stateless MCP
 /// request) only when they warn.
 const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";

@@ -162,24 +162,16 @@ pub fn run(args: ServeArgs) -> ExitCode {
             tile_attribution: args.map_attribution,
         },
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
-        let app = Application::build(settings).await?;
-        app.run_until(shutdown_signal()).await
-    });
-    match result {
+    let served = super::block_on(
+        async {
+            let app = Application::build(settings).await?;
+            app.run_until(shutdown_signal()).await
+        },
+        ExitCode::FAILURE,
+    );
+    match served {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(code) => code,
     }
 }
 

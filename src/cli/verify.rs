@@ -66,34 +66,24 @@ const LOCAL_MIN_HISTORY: &str = "2h";
 const LOCAL_GROUP: &str = "verify";
 
 pub fn run(args: VerifyArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let json = args.json;
-    match runtime.block_on(verify(args)) {
-        Ok(report) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).expect("the report serialises")
-                );
-            } else {
-                print!("{}", report.to_text());
-            }
-            if report.passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
+    // A usage mistake or a server that cannot start is 2; failed checks are 1.
+    let report = match super::block_on(verify(args), ExitCode::from(2)) {
+        Ok(report) => report,
+        Err(code) => return code,
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serialises")
+        );
+    } else {
+        print!("{}", report.to_text());
+    }
+    if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

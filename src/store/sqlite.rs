@@ -93,16 +93,7 @@ impl SqliteStore {
             )));
         }
         let conn = open_reader(&path)?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(backend)?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew {
-                found: version,
-                known,
-            });
-        }
+        let (version, known) = schema_version(&conn)?;
         if version < known {
             return Err(backend(format!(
                 "the store at {} is at schema version {version}, older than this madbus \
@@ -173,7 +164,8 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+/// The store's schema version and the newest this madbus knows; a newer store is an error.
+fn schema_version(conn: &Connection) -> Result<(i64, i64), StoreError> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(backend)?;
@@ -184,6 +176,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             known,
         });
     }
+    Ok((version, known))
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let (version, _) = schema_version(conn)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction().map_err(backend)?;
         tx.execute_batch(sql).map_err(backend)?;

@@ -1,0 +1,38 @@
+# Shared by the bench scripts (sourced): a release madbus with a key and throttling out of
+# the way, on a temporary data dir that is removed on exit.
+#   start_madbus PORT BACKFILL LOG   sets BIN, DATA, KEY, MADBUS_PID; returns once it is live
+# Scripts add their own clean-up steps to CLEANUP (run on exit, last added first).
+OUT=bench/out
+mkdir -p "$OUT"
+CLEANUP=()
+on_exit() {
+  local i
+  for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do eval "${CLEANUP[$i]}" 2>/dev/null || true; done
+}
+trap on_exit EXIT
+
+# Installs the Debian packages whose commands are missing: need CMD:PACKAGE ...
+need() {
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null || apt-get install -y -qq "${pair#*:}" >/dev/null
+  done
+}
+
+start_madbus() {
+  local port=$1 backfill=$2 log=$3
+  cargo build --release --quiet
+  BIN=target/release/madbus
+  DATA=$(mktemp -d)
+  CLEANUP+=("rm -rf '$DATA'")
+  KEY=$("$BIN" keys create --group bench --data-dir "$DATA" 2>/dev/null)
+  "$BIN" serve --data-dir "$DATA" --bind "127.0.0.1:$port" --backfill "$backfill" \
+    --throttle-burst 1000000000 --throttle-rate 1000000000 > "$log" 2>&1 &
+  MADBUS_PID=$!
+  CLEANUP+=("kill $MADBUS_PID")
+  for _ in $(seq 1 600); do
+    curl -sf "http://127.0.0.1:$port/health" | grep -q '"phase":"live"' && return 0
+    sleep 0.1
+  done
+  echo "madbus did not go live; see $log" >&2
+  return 1
+}
