@@ -36,10 +36,6 @@ nginx -c "$PWD/$OUT/nginx.conf"
 CLEANUP+=("kill \$(cat '$OUT/nginx.pid')")
 sleep 0.5
 
-rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
-p99() { awk '$1 == "99%" {print $2}' "$1"; }
-# wrk prints this line only when some answers were not 2xx/3xx.
-errors() { awk '/Non-2xx/ {print $NF; found=1} END {if (!found) print 0}' "$1"; }
 
 wrk -t2 -c50 -d10s --latency "${H[@]}" "$URL" > "$OUT/wrk-madbus.txt"
 wrk -t2 -c50 -d10s --latency "http://127.0.0.1:$NGINX_PORT/bus-position/B001" > "$OUT/wrk-nginx.txt"
@@ -55,12 +51,12 @@ echo "## HTTP benchmarks ($(nproc) cores, $(date -u +%Y-%m-%d))"
 echo
 echo "| measure | madbus | baseline | ratio |"
 echo "|---|---|---|---|"
-echo "| wrk -t2 -c50 -d10s, latest bus position: requests/s | $M | nginx static file: $N | $(awk -v a="$M" -v b="$N" 'BEGIN{printf "%.2f", a/b}') (goal >= 0.5) |"
-echo "| same run: p99 latency | $(p99 "$OUT/wrk-madbus.txt") | nginx: $(p99 "$OUT/wrk-nginx.txt") | |"
+echo "| wrk -t2 -c50 -d10s, latest bus position: requests/s | $M | nginx static file: $N | $(ratio "$M" "$N" %.2f) (goal >= 0.5) |"
+echo "| same run: p99 latency | $(wrk_p99 "$OUT/wrk-madbus.txt") | nginx: $(wrk_p99 "$OUT/wrk-nginx.txt") | |"
 echo "| hey -n 1000 -c 10: average latency | $(awk '/Average:/ {print $2 " s"; exit}' "$OUT/hey-madbus.txt") | checklist limit: 0.5 s | |"
-echo "| hey -n 1000 -c 10: status codes | $(awk '/^ *\[[0-9]+\][[:space:]]+[0-9]+ responses/ {printf "%s x%s ", $1, $2}' "$OUT/hey-madbus.txt")| | |"
-echo "| wrk -c10 as-of at random times over 5 days: p99 | $(p99 "$OUT/wrk-asof.txt") (goal < 2 ms) | latest, same settings: $(p99 "$OUT/wrk-latest-c10.txt") | |"
-echo "| non-2xx answers (madbus c50 / as-of / latest c10) | $(errors "$OUT/wrk-madbus.txt") / $(errors "$OUT/wrk-asof.txt") / $(errors "$OUT/wrk-latest-c10.txt") | | |"
+echo "| hey -n 1000 -c 10: status codes | $(hey_codes "$OUT/hey-madbus.txt")| | |"
+echo "| wrk -c10 as-of at random times over 5 days: p99 | $(wrk_p99 "$OUT/wrk-asof.txt") (goal < 2 ms) | latest, same settings: $(wrk_p99 "$OUT/wrk-latest-c10.txt") | |"
+echo "| non-2xx answers (madbus c50 / as-of / latest c10) | $(wrk_non2xx "$OUT/wrk-madbus.txt") / $(wrk_non2xx "$OUT/wrk-asof.txt") / $(wrk_non2xx "$OUT/wrk-latest-c10.txt") | | |"
 echo "| as-of requests/s | $(rps "$OUT/wrk-asof.txt") | latest: $(rps "$OUT/wrk-latest-c10.txt") | |"
 echo
 echo "Access-log lines written: madbus $(grep -c '"routeKey"' "$OUT/madbus.log"), nginx $(wc -l < "$OUT/nginx-access.log")."

@@ -36,3 +36,12 @@ start_madbus() {
   echo "madbus did not go live; see $log" >&2
   return 1
 }
+
+# Figures from the load tools' reports.
+rps() { awk '/Requests\/sec/ {print $2}' "$1"; }                        # wrk or hey
+wrk_p99() { awk '$1 == "99%" {print $2}' "$1"; }
+hey_p99() { awk '/99% in/ {print $3 * 1000 " ms"}' "$1"; }
+# wrk prints this line only when some answers were not 2xx/3xx.
+wrk_non2xx() { awk '/Non-2xx/ {print $NF; found=1} END {if (!found) print 0}' "$1"; }
+hey_codes() { awk '/^ *\[[0-9]+\][[:space:]]+[0-9]+ responses/ {printf "%s x%s ", $1, $2}' "$1"; }
+ratio() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN{printf f, a/b}'; }

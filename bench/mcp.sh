@@ -45,23 +45,17 @@ export MADBUS_KEY=$KEY MADBUS_GROUP=bench
 wrk -t2 -c10 -d10s --latency -s bench/mcp_call.lua "http://127.0.0.1:$MADBUS_PORT/mcp" > "$OUT/wrk-mcp-madbus.txt"
 wrk -t2 -c10 -d10s --latency -s bench/mcp_call.lua "http://127.0.0.1:$PY_PORT/mcp" > "$OUT/wrk-mcp-python.txt"
 
-rps() { awk '/Requests\/sec:/ {print $2}' "$1"; }
-p99() { awk '/99%% in|99% in/ {print $3 * 1000 " ms"}' "$1"; }
-wrk_rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
-wrk_p99() { awk '$1 == "99%" {print $2}' "$1"; }
-wrk_errors() { awk '/Non-2xx/ {print $NF; found=1} END {if (!found) print 0}' "$1"; }
-codes() { awk '/^ *\[[0-9]+\][[:space:]]+[0-9]+ responses/ {printf "%s x%s ", $1, $2}' "$1"; }
 M=$(rps "$OUT/hey-mcp-madbus.txt"); P=$(rps "$OUT/hey-mcp-python.txt")
 echo "## MCP tools/call benchmark ($(nproc) cores, $(date -u +%Y-%m-%d))"
 echo
 echo "| measure | madbus | Python mcp baseline | ratio |"
 echo "|---|---|---|---|"
-echo "| hey -c 10 -z 10s, tools/call query_bus_position: requests/s | $M | $P | $(awk -v a="$M" -v b="$P" 'BEGIN{printf "%.1f", a/b}')x (goal >= 20x) |"
-echo "| p99 latency | $(p99 "$OUT/hey-mcp-madbus.txt") | $(p99 "$OUT/hey-mcp-python.txt") | |"
-echo "| status codes | $(codes "$OUT/hey-mcp-madbus.txt")| $(codes "$OUT/hey-mcp-python.txt")| |"
-WM=$(wrk_rps "$OUT/wrk-mcp-madbus.txt"); WP=$(wrk_rps "$OUT/wrk-mcp-python.txt")
-echo "| wrk -t2 -c10 -d10s, same request: requests/s | $WM | $WP | $(awk -v a="$WM" -v b="$WP" 'BEGIN{printf "%.1f", a/b}')x (goal >= 20x) |"
+echo "| hey -c 10 -z 10s, tools/call query_bus_position: requests/s | $M | $P | $(ratio "$M" "$P" %.1f)x (goal >= 20x) |"
+echo "| p99 latency | $(hey_p99 "$OUT/hey-mcp-madbus.txt") | $(hey_p99 "$OUT/hey-mcp-python.txt") | |"
+echo "| status codes | $(hey_codes "$OUT/hey-mcp-madbus.txt")| $(hey_codes "$OUT/hey-mcp-python.txt")| |"
+WM=$(rps "$OUT/wrk-mcp-madbus.txt"); WP=$(rps "$OUT/wrk-mcp-python.txt")
+echo "| wrk -t2 -c10 -d10s, same request: requests/s | $WM | $WP | $(ratio "$WM" "$WP" %.1f)x (goal >= 20x) |"
 echo "| wrk p99 latency | $(wrk_p99 "$OUT/wrk-mcp-madbus.txt") | $(wrk_p99 "$OUT/wrk-mcp-python.txt") | |"
-echo "| wrk non-2xx answers | $(wrk_errors "$OUT/wrk-mcp-madbus.txt") | $(wrk_errors "$OUT/wrk-mcp-python.txt") | |"
+echo "| wrk non-2xx answers | $(wrk_non2xx "$OUT/wrk-mcp-madbus.txt") | $(wrk_non2xx "$OUT/wrk-mcp-python.txt") | |"
 C=$(rps "$OUT/hey-contract-madbus.txt")
-echo "| hey -c 10, the same tool via POST /mcp/call-tool (no rmcp): requests/s | $C | | $(awk -v a="$C" -v b="$P" 'BEGIN{printf "%.1f", a/b}')x the baseline |"
+echo "| hey -c 10, the same tool via POST /mcp/call-tool (no rmcp): requests/s | $C | | $(ratio "$C" "$P" %.1f)x the baseline |"
