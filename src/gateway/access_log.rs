@@ -44,11 +44,19 @@ fn usable_client_id(v: &HeaderValue) -> Option<String> {
 }
 
 fn new_id() -> String {
-    rand::rng()
-        .random::<[u8; 8]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&rand::rng().random::<[u8; 8]>())
+}
+
+fn protocol(v: axum::http::Version) -> &'static str {
+    use axum::http::Version;
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP",
+    }
 }
 
 /// The path with credential values in its query replaced by `REDACTED`.
@@ -82,7 +90,7 @@ pub async fn access_log(mut request: Request, next: Next) -> Response {
         .insert("x-request-id", id_value.clone());
     let method = request.method().clone();
     let path = redacted_path(request.uri());
-    let protocol = format!("{:?}", request.version());
+    let protocol = protocol(request.version());
     let claimed_group = request
         .headers()
         .get("x-group-name")
