@@ -124,7 +124,10 @@ fn non_blocking<W: std::io::Write + Send + 'static>(
     tracing_appender::non_blocking::NonBlocking,
     tracing_appender::non_blocking::WorkerGuard,
 ) {
+    // The writer thread drains every queued line into this buffer, then flushes: one write
+    // for many lines under load, each line at once when idle.
+    let buffered = std::io::BufWriter::with_capacity(64 * 1024, out);
     tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(out)
+        .finish(buffered)
 }
