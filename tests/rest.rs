@@ -443,7 +443,8 @@ async fn network_metadata_and_arrivals() {
             .replace("{stop_id}", "S001")
             .replace("{line_id}", "L1")
             .replace("{entity_type}", "bus")
-            .replace("{entity_id}", "B001");
+            .replace("{entity_id}", "B001")
+            .replace("{file}", "map.js");
         let r = api
             .server
             .get(&format!("{path}?mode=latest"), &api.key, "group1")

@@ -141,6 +141,15 @@ fn mcp_paths() -> Value {
     };
     let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
     json!({
+        "/": {"get": {"summary": "The live map page", "security": [],
+            "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
+        "/map-config.json": {"get": {"summary": "The map page's optional tile layer", "security": [],
+            "responses": {"200": json_response("OK", json!({"type": "object", "required": ["tile_url", "tile_attribution"],
+                "properties": {"tile_url": {"type": ["string", "null"]}, "tile_attribution": {"type": ["string", "null"]}}}))}}},
+        "/assets/{file}": {"get": {"summary": "What the map page loads: map.js, map.css, leaflet.js, leaflet.css", "security": [],
+            "parameters": [{"name": "file", "in": "path", "required": true,
+                "schema": {"type": "string", "enum": ["map.js", "map.css", "leaflet.js", "leaflet.css"]}}],
+            "responses": {"200": {"description": "JavaScript or CSS"}, "404": {"$ref": "#/components/responses/404"}}}},
         "/mcp/list-tools": {"post": {
             "summary": "The MCP tools (the deployment checklist's plain HTTP contract)",
             "security": security,
