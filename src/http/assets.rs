@@ -23,60 +23,57 @@ pub struct MapConfig {
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data: https: http:; connect-src 'self' ws: wss:; frame-ancestors 'none'";
 
-struct Asset {
-    body: &'static str,
-    content_type: &'static str,
-}
+/// The files the page is made of: path, content type, body.
+const ASSETS: [(&str, &str, &str); 5] = [
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("../../assets/index.html"),
+    ),
+    (
+        "/assets/map.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/map.js"),
+    ),
+    (
+        "/assets/map.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/map.css"),
+    ),
+    (
+        "/assets/leaflet.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/vendor/leaflet/leaflet.js"),
+    ),
+    (
+        "/assets/leaflet.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/vendor/leaflet/leaflet.css"),
+    ),
+];
 
-const INDEX: Asset = Asset {
-    body: include_str!("../../assets/index.html"),
-    content_type: "text/html; charset=utf-8",
-};
-const MAP_JS: Asset = Asset {
-    body: include_str!("../../assets/map.js"),
-    content_type: "text/javascript; charset=utf-8",
-};
-const MAP_CSS: Asset = Asset {
-    body: include_str!("../../assets/map.css"),
-    content_type: "text/css; charset=utf-8",
-};
-const LEAFLET_JS: Asset = Asset {
-    body: include_str!("../../assets/vendor/leaflet/leaflet.js"),
-    content_type: "text/javascript; charset=utf-8",
-};
-const LEAFLET_CSS: Asset = Asset {
-    body: include_str!("../../assets/vendor/leaflet/leaflet.css"),
-    content_type: "text/css; charset=utf-8",
-};
-
-impl IntoResponse for &'static Asset {
-    fn into_response(self) -> Response {
-        let mut response = self.body.into_response();
-        let h = response.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(self.content_type),
-        );
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        );
-        h.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        response
-    }
+fn serve(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = body.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { &INDEX }))
-        .route("/assets/map.js", get(|| async { &MAP_JS }))
-        .route("/assets/map.css", get(|| async { &MAP_CSS }))
-        .route("/assets/leaflet.js", get(|| async { &LEAFLET_JS }))
-        .route("/assets/leaflet.css", get(|| async { &LEAFLET_CSS }))
+    ASSETS
+        .iter()
+        .fold(Router::new(), |router, &(path, content_type, body)| {
+            router.route(path, get(move || async move { serve(content_type, body) }))
+        })
         .route("/map-config.json", get(map_config))
 }
 
