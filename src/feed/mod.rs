@@ -20,13 +20,18 @@ pub const RING: usize = 256;
 /// What a client can subscribe to, besides lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {
-    Positions,
-    Arrivals,
-    People,
-    Sensors,
+    Positions = 0,
+    Arrivals = 1,
+    People = 2,
+    Sensors = 3,
 }
 
 impl Topic {
+    /// Its place in [`Topic::ALL`], for per-topic flags.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub const ALL: [Topic; 4] = [
         Topic::Positions,
         Topic::Arrivals,

@@ -521,14 +521,14 @@ async fn time_range(query: &Query, a: TimeRangeArgs) -> Result<ToolOutput, ToolE
         )));
     }
     let id = a.entity_id.as_str();
-    let (items, next_cursor) = match a.data_type {
+    let (count, items, next_cursor) = match a.data_type {
         DataType::PeopleCount => {
             let (rows, next) = page_items(query.people_count(id, form).await?);
-            (RangeItems::PeopleCount(rows), next)
+            (rows.len(), RangeItems::PeopleCount(rows), next)
         }
         DataType::BusPosition => {
             let (rows, next) = page_items(query.bus_position(id, form).await?);
-            (RangeItems::BusPosition(rows), next)
+            (rows.len(), RangeItems::BusPosition(rows), next)
         }
         DataType::Sensors => {
             let kind = match a.entity_type {
@@ -536,13 +536,8 @@ async fn time_range(query: &Query, a: TimeRangeArgs) -> Result<ToolOutput, ToolE
                 None => sensor_kind(query, id)?,
             };
             let (rows, next) = page_items(query.sensors(kind.as_str(), id, form).await?);
-            (RangeItems::Sensors(rows), next)
+            (rows.len(), RangeItems::Sensors(rows), next)
         }
-    };
-    let count = match &items {
-        RangeItems::PeopleCount(v) => v.len(),
-        RangeItems::Sensors(v) => v.len(),
-        RangeItems::BusPosition(v) => v.len(),
     };
     Ok(ToolOutput::with_rows(
         TimeRangeOutput {

@@ -33,7 +33,7 @@ impl Subscription {
     fn new(lines: usize) -> Self {
         let mut topics = [false; 4];
         for t in DEFAULT_TOPICS {
-            topics[topic_index(t)] = true;
+            topics[t.index()] = true;
         }
         Self {
             lines: vec![false; lines],
@@ -42,7 +42,7 @@ impl Subscription {
     }
 
     fn wants(&self, topic: Topic, lines: &[u32]) -> bool {
-        self.topics[topic_index(topic)]
+        self.topics[topic.index()]
             && lines
                 .iter()
                 .any(|&l| self.lines.get(l as usize).copied().unwrap_or(false))
@@ -59,14 +59,10 @@ impl Subscription {
     fn topic_names(&self) -> Vec<&'static str> {
         Topic::ALL
             .into_iter()
-            .filter(|&t| self.topics[topic_index(t)])
+            .filter(|&t| self.topics[t.index()])
             .map(Topic::as_str)
             .collect()
     }
-}
-
-fn topic_index(t: Topic) -> usize {
-    Topic::ALL.iter().position(|&x| x == t).unwrap_or(0)
 }
 
 pub async fn run(mut socket: WebSocket, state: AppState, config: WsConfig, _slot: Slot) {
@@ -240,7 +236,7 @@ async fn act(query: &Query, sub: &mut Subscription, text: &str) -> Vec<String> {
             }
         }
         for t in &topic_list {
-            sub.topics[topic_index(*t)] = adding;
+            sub.topics[t.index()] = adding;
         }
     }
     let names = |list: &[usize]| -> Vec<String> {
