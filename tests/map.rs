@@ -10,8 +10,9 @@ use common::{TestServer, add_key, chromium, test_settings};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core (tests/node)"]
 async fn the_map_draws_the_network_and_moves_the_buses() {
-    let Some(chromium) = chromium() else { return };
+    let chromium = chromium();
     let dir = tempfile::tempdir().unwrap();
     let key = add_key(dir.path(), "viewers", |_| {}).await;
     let mut settings = test_settings(dir.path(), "30m");

@@ -25,9 +25,7 @@ fn default_network_has_the_madrid_facts() {
 
 #[test]
 fn default_network_matches_the_reference_table() {
-    let Some(tsv) = common::shared_reference("madrid-network.tsv") else {
-        return;
-    };
+    let tsv = common::fixture("madrid-network.tsv");
     let net = Network::default_network();
     let text = std::fs::read_to_string(tsv).unwrap();
     for row in text.lines().skip(1) {
@@ -58,9 +56,7 @@ fn default_network_matches_the_reference_table() {
 
 #[test]
 fn original_format_loads_unchanged() {
-    let Some(path) = common::shared_reference("lines-original-format.yaml") else {
-        return;
-    };
+    let path = common::fixture("lines-original-format.yaml");
     let loaded = network::load_file(&path).expect("the original file loads");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let net = loaded.network;

