@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::gateway::{Gateway, GatewayConfig, KeyRing, keys};
+use crate::gateway::{Gateway, GatewayConfig, KeyRing, ServerLimits, keys};
 use crate::http::{self, AppState};
 use crate::mcp::{self, McpHttpConfig};
 use crate::network::{self, Network};
@@ -33,6 +33,8 @@ pub struct Settings {
     pub retention: Duration,
     pub progress_bar: bool,
     pub gateway: GatewayConfig,
+    /// Connection limits, timeouts and the drain deadline at a stop.
+    pub server: ServerLimits,
     /// One key every group may use (`MADBUS_API_KEY` or a key file); no per-group keys then.
     pub shared_key: Option<String>,
     /// `Host` values `/mcp` accepts (`*`: any).
@@ -54,6 +56,7 @@ impl Settings {
             retention: Duration::from_secs(30 * 86_400),
             progress_bar: false,
             gateway: GatewayConfig::default(),
+            server: ServerLimits::default(),
             shared_key: None,
             allowed_hosts: mcp::DEFAULT_ALLOWED_HOSTS.map(String::from).to_vec(),
             ws: crate::ws::WsConfig::default(),
@@ -82,6 +85,7 @@ pub struct Application {
     world: World,
     runner_config: RunnerConfig,
     mcp: McpHttpConfig,
+    limits: ServerLimits,
 }
 
 impl Application {
@@ -94,6 +98,10 @@ impl Application {
             );
         }
         let network = Arc::new(load_network(settings.network_file.as_deref())?);
+        // Bind before touching the data dir: a server that cannot listen changes nothing.
+        let listener = tokio::net::TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("binding {}", settings.bind))?;
         let store = SqliteStore::open(&settings.data_dir)
             .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?;
         tracing::info!(path = %store.path().display(), "store open");
@@ -108,9 +116,6 @@ impl Application {
         let gateway =
             Arc::new(Gateway::new(keys, settings.gateway.clone()).map_err(anyhow::Error::msg)?);
         crate::gateway::metrics::handle();
-        let listener = tokio::net::TcpListener::bind(settings.bind)
-            .await
-            .with_context(|| format!("binding {}", settings.bind))?;
         let live = Arc::new(LiveState::default());
         Ok(Self {
             listener,
@@ -121,7 +126,10 @@ impl Application {
                 store,
                 live,
                 started: Instant::now(),
-                ws: crate::ws::Connections::new(settings.ws.clone()),
+                ws: crate::ws::Connections::new(crate::ws::WsConfig {
+                    allowed_origins: settings.gateway.cors_origins.clone(),
+                    ..settings.ws.clone()
+                }),
                 map: Arc::new(settings.map.clone()),
                 closing: tokio_util::sync::CancellationToken::new(),
             },
@@ -136,6 +144,7 @@ impl Application {
                 allowed_origins: settings.gateway.cors_origins.clone(),
                 max_body_bytes: settings.gateway.body_limit_bytes,
             },
+            limits: settings.server,
         })
     }
 
@@ -177,21 +186,24 @@ impl Application {
             .with_state(self.state);
         let app = self.gateway.wrap(routes);
         let upkeep = tokio::spawn(gateway_upkeep(Arc::clone(&self.gateway)));
-        let stop_on_signal = stop.clone();
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            closing.cancel();
-            stop_on_signal.stop();
-        })
-        .await?;
-        stop.stop();
+        // One stop for everything: the signal cancels `closing`, which the connection loop,
+        // WebSocket sessions and MCP streams watch; the simulator stops with it.
+        let on_signal = {
+            let (closing, stop) = (closing.clone(), stop.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = shutdown => tracing::info!("shutting down"),
+                    () = closing.cancelled() => {}
+                }
+                stop.stop();
+                closing.cancel();
+            })
+        };
+        crate::gateway::server::serve(self.listener, app, self.limits, closing.clone()).await;
+        closing.cancel();
+        let _ = on_signal.await;
         upkeep.abort();
-        runner.join().await;
+        runner.join().await?;
         tracing::info!("stopped cleanly");
         Ok(())
     }

@@ -46,18 +46,30 @@ impl Millis {
         }
     }
 
-    /// Parses RFC 3339 (`Z` or an offset) or epoch milliseconds.
+    /// The first and last instants a client may name (RFC 3339 cannot write others).
+    pub fn accepted_range() -> (Millis, Millis) {
+        let first = jiff::Timestamp::MIN.as_millisecond();
+        let last = jiff::Timestamp::MAX.as_millisecond();
+        // Whole milliseconds inside the range: `MIN` itself has a fraction below them.
+        (Millis(first + 1), Millis(last))
+    }
+
+    /// Parses RFC 3339 (`Z` or an offset) or epoch milliseconds, in the same range.
     pub fn parse(s: &str) -> Result<Self, TimeError> {
         let s = s.trim();
-        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-            return s
-                .parse::<i64>()
-                .map(Millis)
-                .map_err(|_| TimeError(s.to_string()));
+        let err = || TimeError(s.chars().take(64).collect());
+        let t = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+            s.parse::<i64>().map(Millis).map_err(|_| err())?
+        } else {
+            jiff::Timestamp::from_str(s)
+                .map(|ts| Millis(ts.as_millisecond()))
+                .map_err(|_| err())?
+        };
+        let (first, last) = Self::accepted_range();
+        if t < first || t > last {
+            return Err(err());
         }
-        jiff::Timestamp::from_str(s)
-            .map(|ts| Millis(ts.as_millisecond()))
-            .map_err(|_| TimeError(s.to_string()))
+        Ok(t)
     }
 }
 
@@ -67,11 +79,22 @@ impl fmt::Display for Millis {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{0:?} is not a time: use RFC 3339 (2026-11-25T08:00:00Z or with an offset) or epoch milliseconds"
-)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeError(pub String);
+
+impl fmt::Display for TimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (first, last) = Millis::accepted_range();
+        write!(
+            f,
+            "{:?} is not a time: use RFC 3339 (2026-11-25T08:00:00Z or with an offset) or epoch \
+             milliseconds, from {first} ({}) to {last} ({})",
+            self.0, first.0, last.0
+        )
+    }
+}
+
+impl std::error::Error for TimeError {}
 
 /// A non-negative span of time written `500ms`, `30s`, `15m`, `1h` or `5d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

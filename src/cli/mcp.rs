@@ -61,7 +61,10 @@ async fn serve(args: McpArgs) -> anyhow::Result<()> {
             let network = Arc::new(crate::app::load_network(args.network.as_deref())?);
             let store = Arc::new(SqliteStore::open_read_only(&args.data_dir)?);
             tracing::info!(store = %store.path().display(), "serving the local data's tools over stdio (read-only)");
-            let query = Query::new(network, store, Arc::new(LiveState::default()));
+            // Read-only beside the files: what is stored is all there is, so it is ready.
+            let live = Arc::new(LiveState::default());
+            live.set_phase(crate::runner::Phase::Live);
+            let query = Query::new(network, store, live);
             McpServer::new(query).serve(stdio).await?.waiting().await
         }
     };

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::app::{Application, Settings};
-use crate::gateway::GatewayConfig;
+use crate::gateway::{GatewayConfig, ServerLimits};
 use crate::http::MapConfig;
 use crate::sim::SimConfig;
 use crate::time::Duration;
@@ -50,10 +50,10 @@ pub struct ServeArgs {
     )]
     cors_origins: Vec<String>,
     /// Requests one API key may make at once.
-    #[arg(long, env = "MADBUS_THROTTLE_BURST", default_value_t = 100)]
+    #[arg(long, env = "MADBUS_THROTTLE_BURST", default_value_t = 2_000)]
     throttle_burst: u32,
     /// Requests per second one API key may make after its burst.
-    #[arg(long, env = "MADBUS_THROTTLE_RATE", default_value_t = 50.0)]
+    #[arg(long, env = "MADBUS_THROTTLE_RATE", default_value_t = 500.0)]
     throttle_rate: f64,
     /// Failed authentications one address may make at once.
     #[arg(long, env = "MADBUS_AUTH_FAIL_BURST", default_value_t = 20)]
@@ -67,6 +67,23 @@ pub struct ServeArgs {
     /// Longest a request may take.
     #[arg(long, env = "MADBUS_REQUEST_TIMEOUT", default_value = "30s")]
     request_timeout: Duration,
+    /// A request's line and headers must arrive within this long of their first byte (or of
+    /// the connection opening): slow senders are cut off.
+    #[arg(long, env = "MADBUS_HEADER_READ_TIMEOUT", default_value = "10s")]
+    header_read_timeout: Duration,
+    /// A keep-alive connection with no request under way is closed after this long.
+    #[arg(long, env = "MADBUS_IDLE_TIMEOUT", default_value = "60s")]
+    idle_timeout: Duration,
+    /// Open connections at most, WebSockets included (more wait to be accepted); lowered to
+    /// fit the open-files limit.
+    #[arg(long, env = "MADBUS_MAX_CONNECTIONS", default_value_t = 20_000)]
+    max_connections: usize,
+    /// Largest request line plus headers, in bytes (more gets 431).
+    #[arg(long, env = "MADBUS_MAX_HEADER_BYTES", default_value_t = 32_768)]
+    max_header_bytes: usize,
+    /// On SIGTERM, how long requests in flight and open connections get to finish.
+    #[arg(long, env = "MADBUS_SHUTDOWN_TIMEOUT", default_value = "5s")]
+    shutdown_timeout: Duration,
     /// `Host` header values `/mcp` accepts, comma-separated (`name` or `name:port`; `*` for
     /// any). Loopback only by default, against DNS rebinding: list the public host names when
     /// serving behind a proxy or from a container.
@@ -148,6 +165,13 @@ pub fn run(args: ServeArgs) -> ExitCode {
             auth_fail_rate: args.auth_fail_rate,
             body_limit_bytes: args.max_body,
             request_timeout: args.request_timeout.as_std(),
+        },
+        server: ServerLimits {
+            header_read_timeout: args.header_read_timeout.as_std(),
+            idle_timeout: args.idle_timeout.as_std(),
+            max_connections: args.max_connections,
+            max_header_bytes: args.max_header_bytes,
+            drain_timeout: args.shutdown_timeout.as_std(),
         },
         shared_key,
         allowed_hosts: args.allowed_hosts,

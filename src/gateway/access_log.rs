@@ -59,21 +59,49 @@ fn protocol(v: axum::http::Version) -> &'static str {
     }
 }
 
-/// The path with credential values in its query replaced by `REDACTED`.
+/// The path with credential values in its query replaced by `REDACTED`. Names are compared
+/// once decoded (`api%5Fkey` is `api_key`), so no spelling slips through.
 pub fn redacted_path(uri: &axum::http::Uri) -> String {
     let Some(query) = uri.query() else {
         return uri.path().to_string();
     };
     let parts: Vec<String> = query
         .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if SECRET_PARAMS.iter().any(|s| k.eq_ignore_ascii_case(s)) => {
-                format!("{k}=REDACTED")
+        .map(|pair| {
+            let raw_name = pair.split_once('=').map_or(pair, |(k, _)| k);
+            let name = form_urlencoded::parse(raw_name.as_bytes())
+                .next()
+                .map(|(k, _)| k.into_owned())
+                .unwrap_or_default();
+            if SECRET_PARAMS.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+                format!("{raw_name}=REDACTED")
+            } else {
+                pair.to_string()
             }
-            _ => pair.to_string(),
         })
         .collect();
     format!("{}?{}", uri.path(), parts.join("&"))
+}
+
+/// The method as a metric label: one of the standard methods, else `other`, so no request
+/// can add a series.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, label)| label)
 }
 
 pub async fn access_log(mut request: Request, next: Next) -> Response {
@@ -122,7 +150,8 @@ pub async fn access_log(mut request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .or_else(|| axum::body::HttpBody::size_hint(response.body()).exact());
-    let route_key = format!("{method} {route}");
+    // Routes are the router's templates (or `$default`), methods a fixed set: bounded.
+    let route_key = format!("{} {route}", method_label(&method));
 
     metrics::counter!("madbus_http_requests_total", "route" => route_key.clone(), "status" => status.to_string())
         .increment(1);
@@ -162,5 +191,18 @@ mod tests {
             redacted_path(&uri),
             "/ws?api_key=REDACTED&group_name=g&API_KEY=REDACTED&mode=latest"
         );
+        let uri: axum::http::Uri =
+            "/lines?api%5Fkey=s1&api%5fKey=s2&a%70i_key=s3&api_key=s4&api+key=x"
+                .parse()
+                .unwrap();
+        let shown = redacted_path(&uri);
+        assert!(
+            !shown.contains("s1")
+                && !shown.contains("s2")
+                && !shown.contains("s3")
+                && !shown.contains("s4"),
+            "{shown}"
+        );
+        assert!(shown.ends_with("api+key=x"), "{shown}");
     }
 }

@@ -52,55 +52,100 @@ fn too_many(message: String, retry_after: u64, limit: Option<u32>) -> Response {
     response
 }
 
-pub async fn authenticate(
-    State(gateway): State<Arc<Gateway>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let ip = client_ip(&request).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+/// Routes where a browser cannot send headers, so credentials may come in the query.
+const QUERY_CREDENTIAL_ROUTES: [&str; 1] = ["/ws"];
+/// Longer keys are refused without hashing them.
+const MAX_KEY_LEN: usize = 256;
+
+/// A refused request: its status kind, the client's message and the log's reason.
+type Refused = (ErrorKind, String, &'static str);
+
+/// The key and group a request presents, checked for shape (not yet against the keys).
+fn credentials(request: &Request) -> Result<(String, String), Refused> {
     let headers = request.headers();
-    // Browsers cannot set headers on a WebSocket handshake: query parameters are accepted
-    // there (and redacted from the access log).
-    let query: Vec<(String, String)> = axum::extract::Query::try_from_uri(request.uri())
-        .map(|q| q.0)
-        .unwrap_or_default();
+    let query_allowed = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .is_some_and(|p| QUERY_CREDENTIAL_ROUTES.contains(&p.as_str()));
+    let query: Vec<(String, String)> = if query_allowed {
+        axum::extract::Query::try_from_uri(request.uri())
+            .map(|q| q.0)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let from_query = |name: &str| {
         query
             .iter()
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.clone())
     };
+    let unauthorized = |what: &str, reason| {
+        let hint = if query_allowed {
+            format!("Missing {what} header (or query parameter)")
+        } else {
+            format!("Missing {what} header")
+        };
+        (ErrorKind::Unauthorized, hint, reason)
+    };
     let key = header(headers, "x-api-key")
         .map(str::to_string)
-        .or_else(|| from_query("api_key"));
+        .or_else(|| from_query("api_key"))
+        .ok_or_else(|| unauthorized("x-api-key", "missing x-api-key"))?;
     let group = header(headers, "x-group-name")
         .map(str::to_string)
-        .or_else(|| from_query("group_name"));
+        .or_else(|| from_query("group_name"))
+        .ok_or_else(|| unauthorized("x-group-name", "missing x-group-name"))?;
+    if let Err(e) = crate::network::id::check_id(&group) {
+        return Err((
+            ErrorKind::BadRequest,
+            format!("Invalid x-group-name: it {e}"),
+            "malformed x-group-name",
+        ));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err((
+            ErrorKind::Forbidden,
+            "Invalid API key for this group".into(),
+            "oversized key",
+        ));
+    }
+    Ok((key, group))
+}
 
-    let outcome = match (key, group) {
-        (None, _) => Err((
-            ErrorKind::Unauthorized,
-            "Missing x-api-key header",
-            "missing x-api-key",
-        )),
-        (_, None) => Err((
-            ErrorKind::Unauthorized,
-            "Missing x-group-name header",
-            "missing x-group-name",
-        )),
-        (Some(key), Some(group)) => {
-            gateway
-                .keys
-                .verify(&key, &group, Millis::now())
-                .map_err(|why| {
-                    (
-                        ErrorKind::Forbidden,
-                        "Invalid API key for this group",
-                        why.as_str(),
-                    )
-                })
-        }
-    };
+pub async fn authenticate(
+    State(gateway): State<Arc<Gateway>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let ip = client_ip(&request).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    // An address over its failure budget is refused before its key is even looked at, so
+    // guessing does not get faster by sending the right key now and then.
+    if let Some(wait) = gateway.blocked_for(ip) {
+        metrics::counter!("madbus_throttled_requests_total", "scope" => "address").increment(1);
+        let wait = seconds_until(wait);
+        let mut response = too_many(
+            format!("Too many failed authentications from this address; retry after {wait} s"),
+            wait,
+            None,
+        );
+        response
+            .extensions_mut()
+            .insert(AuthFailure("address over its failure budget"));
+        return response;
+    }
+    let outcome = credentials(&request).and_then(|(key, group)| {
+        gateway
+            .keys
+            .verify(&key, &group, Millis::now())
+            .map_err(|why| {
+                (
+                    ErrorKind::Forbidden,
+                    "Invalid API key for this group".to_string(),
+                    why.as_str(),
+                )
+            })
+    });
     let principal = match outcome {
         Ok(p) => p,
         Err((kind, message, reason)) => {
@@ -117,8 +162,9 @@ pub async fn authenticate(
                     Err(not_until) => {
                         metrics::counter!("madbus_throttled_requests_total", "scope" => "address")
                             .increment(1);
-                        let wait =
-                            seconds_until(not_until.wait_time_from(DefaultClock::default().now()));
+                        let wait = not_until.wait_time_from(DefaultClock::default().now());
+                        gateway.block(ip, wait);
+                        let wait = seconds_until(wait);
                         too_many(
                             format!("Too many failed authentications; retry after {wait} s"),
                             wait,

@@ -73,3 +73,13 @@ pub async fn preflight_no_content(request: Request, next: Next) -> Response {
     }
     response
 }
+
+/// Whether a request's `Origin` may use a route that checks it itself (the WebSocket
+/// handshake, which CORS does not cover): no `Origin` (not a browser), `*`, or a listed one.
+pub fn origin_allowed(origins: &[String], origin: Option<&HeaderValue>) -> bool {
+    let Some(origin) = origin else { return true };
+    origins.iter().any(|o| {
+        let o = o.trim();
+        o == "*" || origin.as_bytes() == o.as_bytes()
+    })
+}

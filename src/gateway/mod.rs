@@ -5,8 +5,10 @@
 mod access_log;
 mod auth;
 mod cors;
+pub use cors::origin_allowed;
 pub mod keys;
 pub mod metrics;
+pub mod server;
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -20,6 +22,7 @@ use governor::{Quota, RateLimiter};
 
 pub use auth::AuthFailure;
 pub use keys::{KeyRing, Principal};
+pub use server::ServerLimits;
 
 type KeyedLimiter<K> =
     RateLimiter<K, DashMapStateStore<K>, DefaultClock, StateInformationMiddleware>;
@@ -45,8 +48,8 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             cors_origins: vec!["*".into()],
-            throttle_burst: 100,
-            throttle_rate: 50.0,
+            throttle_burst: 2_000,
+            throttle_rate: 500.0,
             auth_fail_burst: 20,
             auth_fail_rate: 1.0,
             body_limit_bytes: 64 * 1024,
@@ -74,6 +77,8 @@ pub struct Gateway {
     config: GatewayConfig,
     per_key: KeyedLimiter<String>,
     failures: KeyedLimiter<IpAddr>,
+    /// Addresses over their failure budget, and until when.
+    blocked: dashmap::DashMap<IpAddr, std::time::Instant>,
     cors: tower_http::cors::CorsLayer,
 }
 
@@ -89,14 +94,30 @@ impl Gateway {
             config,
             per_key,
             failures,
+            blocked: dashmap::DashMap::new(),
             cors,
         })
+    }
+
+    /// How much longer `ip` is refused for failing to authenticate, if it is.
+    fn blocked_for(&self, ip: IpAddr) -> Option<std::time::Duration> {
+        let until = *self.blocked.get(&ip)?;
+        until.checked_duration_since(std::time::Instant::now())
+    }
+
+    /// Refuses `ip` for `wait` without looking at its keys.
+    fn block(&self, ip: IpAddr, wait: std::time::Duration) {
+        if self.blocked.len() < MAX_TRACKED_ADDRESSES {
+            self.blocked.insert(ip, std::time::Instant::now() + wait);
+        }
     }
 
     /// Drops limiter entries that are back to full, so their memory stays bounded.
     pub fn housekeeping(&self) {
         self.per_key.retain_recent();
         self.failures.retain_recent();
+        let now = std::time::Instant::now();
+        self.blocked.retain(|_, until| *until > now);
     }
 
     /// Wraps `routes` (public and protected, with `protect` already applied to the latter)

@@ -88,7 +88,12 @@ pub struct ApiError {
     pub message: String,
     /// Fields a route's clients expect beside the common ones (e.g. `"success": false`).
     pub extra: Vec<(&'static str, serde_json::Value)>,
+    /// Seconds after which a retry may succeed (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
+
+/// When a client should ask again while the history is being made.
+pub const NOT_READY_RETRY_S: u64 = 5;
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
@@ -96,6 +101,14 @@ impl ApiError {
             kind,
             message: message.into(),
             extra: Vec::new(),
+            retry_after: None,
+        }
+    }
+    /// 503 with `Retry-After`.
+    pub fn unavailable(message: impl Into<String>, retry_after_s: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_s),
+            ..Self::new(ErrorKind::ServiceUnavailable, message)
         }
     }
     pub fn with_field(mut self, name: &'static str, value: serde_json::Value) -> Self {
@@ -120,6 +133,7 @@ impl From<QueryError> for ApiError {
         match e {
             QueryError::BadRequest(m) => ApiError::bad_request(m),
             QueryError::NotFound(m) => ApiError::not_found(m),
+            QueryError::NotReady(m) => ApiError::unavailable(m, NOT_READY_RETRY_S),
             QueryError::Store(e) => ApiError::internal(e),
         }
     }
@@ -129,6 +143,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // The body is written by `render_errors`, which knows the request id.
         let mut response = self.kind.status().into_response();
+        if let Some(s) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
         response.extensions_mut().insert(self);
         response
     }
@@ -143,6 +162,14 @@ pub fn request_id(headers: &axum::http::HeaderMap) -> String {
         .to_string()
 }
 
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
 /// Gives every error response the one schema, with the request's id.
 pub async fn render_errors(request: Request, next: Next) -> Response {
     let id = request_id(request.headers());
@@ -153,6 +180,8 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     }
     let error = match response.extensions().get::<ApiError>() {
         Some(e) => e.clone(),
+        // A handler's own JSON answer (the health report, a JSON-RPC error) is kept.
+        None if is_json(&response) => return response,
         None => {
             let (kind, message) = ErrorKind::for_status(status);
             ApiError::new(kind, message)

@@ -1,7 +1,9 @@
-//! `GET /health`: public; 200 when every component works, 503 naming the one that does not.
+//! `GET /health`: public; 200 when every component works, 503 naming the one that does not,
+//! or 503 `starting` until the simulator is live. `GET /livez`: 200 while the process is up.
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -13,10 +15,17 @@ use crate::runner::Phase;
 const STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+    Router::new()
+        .route("/health", get(health))
+        .route("/livez", get(livez))
 }
 
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// For container runtimes and orchestrators: the process answers.
+async fn livez() -> Json<Value> {
+    Json(json!({"status": "alive"}))
+}
+
+async fn health(State(state): State<AppState>) -> Response {
     let status = state.live.status();
     let store = match (state.store.ping().await, &status.store_error) {
         (Err(e), _) => json!({"status": "unhealthy", "error": e.to_string()}),
@@ -25,7 +34,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     };
     let sim_time = status.sim_time.map(|t| t.to_rfc3339());
     let simulator = match status.phase {
-        Phase::Starting => json!({"status": "ok", "phase": "starting"}),
+        Phase::Starting => json!({"status": "ok", "phase": "starting", "progress": 0.0}),
         Phase::Backfilling { done } => json!({
             "status": "ok", "phase": "backfilling",
             "progress": (done * 1000.0).round() / 1000.0, "sim_time": sim_time
@@ -41,16 +50,33 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let healthy = [&store, &simulator, &feed]
         .iter()
         .all(|c| c["status"] == "ok");
-    let body = json!({
-        "status": if healthy { "healthy" } else { "unhealthy" },
+    let starting = matches!(status.phase, Phase::Starting | Phase::Backfilling { .. });
+    let word = match (healthy, starting) {
+        (false, _) => "unhealthy",
+        (true, true) => "starting",
+        (true, false) => "healthy",
+    };
+    let mut body = json!({
+        "status": word,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": state.started.elapsed().as_secs(),
         "components": {"store": store, "simulator": simulator, "feed": feed},
     });
-    let code = if healthy {
+    if starting {
+        body["phase"] = simulator["phase"].clone();
+        body["progress"] = simulator.get("progress").cloned().unwrap_or(json!(0.0));
+    }
+    let code = if word == "healthy" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(body))
+    let mut response = (code, Json(body)).into_response();
+    if starting {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(crate::http::NOT_READY_RETRY_S),
+        );
+    }
+    response
 }

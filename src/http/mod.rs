@@ -15,7 +15,7 @@ use axum::Router;
 use axum::http::{Method, Uri};
 
 pub use assets::MapConfig;
-pub use error::{ApiError, ErrorKind, render_errors, request_id};
+pub use error::{ApiError, ErrorKind, NOT_READY_RETRY_S, render_errors, request_id};
 
 use crate::network::Network;
 use crate::query::Query;

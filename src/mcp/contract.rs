@@ -40,6 +40,10 @@ impl From<ToolError> for ApiError {
         let kind = match e {
             ToolError::UnknownTool(_) | ToolError::NotFound(_) => ErrorKind::NotFound,
             ToolError::BadRequest(_) => ErrorKind::BadRequest,
+            ToolError::NotReady(m) => {
+                return ApiError::unavailable(m, crate::http::NOT_READY_RETRY_S)
+                    .with_field("success", Value::Bool(false));
+            }
             ToolError::Internal => ErrorKind::InternalServerError,
         };
         failure(kind, e.to_string())

@@ -33,6 +33,8 @@ pub enum ToolError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    NotReady(String),
     /// Logged where it happened; callers see only that the tool failed.
     #[error("Internal error: the tool failed; try again later")]
     Internal,
@@ -43,6 +45,7 @@ impl From<QueryError> for ToolError {
         match e {
             QueryError::BadRequest(m) => ToolError::BadRequest(m),
             QueryError::NotFound(m) => ToolError::NotFound(m),
+            QueryError::NotReady(m) => ToolError::NotReady(m),
             QueryError::Store(e) => {
                 tracing::error!(error = %e, "tool query failed");
                 ToolError::Internal

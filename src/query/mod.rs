@@ -15,7 +15,7 @@ use views::{Answer, BusPositionView, LineSnapshotView, PageView, PeopleCountView
 
 use crate::feed::Feed;
 use crate::network::{BusId, Network};
-use crate::runner::LiveState;
+use crate::runner::{LiveState, Phase};
 use crate::sim::{BusPosition, EntityType};
 use crate::store::{RangeQuery, Row, Series, Store, StoreError};
 use crate::time::Millis;
@@ -27,6 +27,9 @@ pub enum QueryError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// The simulator is still making the history: any answer would be about another time.
+    #[error("{0}")]
+    NotReady(String),
     /// Internal; never shown to clients.
     #[error("store failed: {0}")]
     Store(#[from] StoreError),
@@ -108,6 +111,21 @@ impl Query {
         found.ok_or_else(|| QueryError::NotFound(format!("{} {raw} not found", kind.noun())))
     }
 
+    /// Refuses time-series questions until the simulator is live: during the backfill the
+    /// store holds only part of the history and "latest" is in the past.
+    fn ready(&self) -> Result<(), QueryError> {
+        match self.live.status().phase {
+            Phase::Live | Phase::Stopped => Ok(()),
+            Phase::Starting => Err(QueryError::NotReady(
+                "madbus is starting; the data is not ready yet".into(),
+            )),
+            Phase::Backfilling { done } => Err(QueryError::NotReady(format!(
+                "madbus is backfilling its history ({:.1} % done); the data is not ready yet",
+                done * 100.0
+            ))),
+        }
+    }
+
     /// The simulated time now (the newest the live state has seen).
     pub fn now(&self) -> Millis {
         self.live.status().sim_time.unwrap_or_else(Millis::now)
@@ -123,6 +141,7 @@ impl Query {
         live: Option<Row>,
         view: fn(&Row) -> Option<V>,
     ) -> Result<Answer<V>, QueryError> {
+        self.ready()?;
         let no_data = |at: Option<Millis>| {
             QueryError::NotFound(match at {
                 Some(t) => format!("No data for {what} {id} at or before {t}"),
@@ -246,6 +265,7 @@ impl Query {
         form: QueryForm,
     ) -> Result<LineSnapshotView, QueryError> {
         let line = &self.network.lines[self.check(Kind::Line, "line_id", line_id)?];
+        self.ready()?;
         let ids: Vec<_> = line
             .buses
             .iter()
@@ -328,6 +348,7 @@ impl Query {
         stop_id: &str,
     ) -> Result<metadata::StopArrivalsView, QueryError> {
         let stop = self.check(Kind::Stop, "stop_id", stop_id)?;
+        self.ready()?;
         let lines = &self.network.stops[stop].line_ids;
         let ids: Vec<BusId> = self
             .network

@@ -50,16 +50,33 @@ impl StopSignal {
 /// The running simulator: join it to wait until every record is written.
 pub struct RunnerHandle {
     stepper: tokio::task::JoinHandle<()>,
-    writer: tokio::task::JoinHandle<()>,
+    writer: tokio::task::JoinHandle<Unwritten>,
+}
+
+/// What the writer could not store before it had to stop.
+#[derive(Debug, Default, Clone, Copy)]
+struct Unwritten {
+    batches: u64,
+    rows: u64,
 }
 
 impl RunnerHandle {
-    pub async fn join(self) {
+    /// Waits until the simulator has stopped and its writer has finished; an error when
+    /// some records could not be written (the saved world then stays at the last written
+    /// batch, so a restart regenerates them: no gap, but the stop was not clean).
+    pub async fn join(self) -> anyhow::Result<()> {
         if let Err(e) = self.stepper.await {
-            tracing::error!(error = %e, "simulator task failed");
+            anyhow::bail!("the simulator task failed: {e}");
         }
-        if let Err(e) = self.writer.await {
-            tracing::error!(error = %e, "store writer task failed");
+        match self.writer.await {
+            Err(e) => anyhow::bail!("the store writer task failed: {e}"),
+            Ok(Unwritten { batches: 0, .. }) => Ok(()),
+            Ok(lost) => anyhow::bail!(
+                "{} record(s) in {} batch(es) could not be written to the store; the saved \
+                 world stays at the last batch written, so the next start regenerates them",
+                lost.rows,
+                lost.batches
+            ),
         }
     }
 }
@@ -217,41 +234,34 @@ async fn write_loop(
     live: Arc<LiveState>,
     retention: Duration,
     stop: StopSignal,
-) {
+) -> Unwritten {
     let mut last_prune: Option<Millis> = None;
     let mut rows_total: u64 = 0;
+    let mut unwritten = Unwritten::default();
     while let Some((batch, ack)) = rx.recv().await {
         let end = batch.checkpoint.as_ref().map(|c| c.time);
-        // Writes are idempotent, so a failed batch is simply tried again.
-        let mut delay = std::time::Duration::from_millis(100);
-        loop {
-            let started = Instant::now();
-            let result = store.write(batch.clone()).await;
-            metrics::histogram!("madbus_store_write_seconds")
-                .record(started.elapsed().as_secs_f64());
-            match result {
-                Ok(stats) => {
-                    rows_total += stats.rows_written;
-                    metrics::counter!("madbus_rows_written_total").increment(stats.rows_written);
-                    live.set_store_error(None);
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "store write failed; retrying");
-                    live.set_store_error(Some(e.to_string()));
-                    if stop.is_stopped() && delay > std::time::Duration::from_secs(5) {
-                        tracing::error!("giving up on the last batch at shutdown");
-                        break;
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(std::time::Duration::from_secs(10));
-                }
+        // Once a batch is lost, no later one may be written: its checkpoint would run ahead
+        // of the rows and leave a hole that no restart fills.
+        let written = if unwritten.batches == 0 {
+            write_with_retries(&*store, &live, &batch, &stop).await
+        } else {
+            None
+        };
+        match written {
+            Some(rows) => {
+                rows_total += rows;
+                metrics::counter!("madbus_rows_written_total").increment(rows);
+            }
+            None => {
+                unwritten.batches += 1;
+                unwritten.rows += batch.records.len() as u64;
             }
         }
         if let Some(ack) = ack {
             let _ = ack.send(());
         }
         if let Some(end) = end
+            && unwritten.batches == 0
             && last_prune.is_none_or(|p| end.0 - p.0 >= PRUNE_EVERY.as_millis())
         {
             last_prune = Some(end);
@@ -263,6 +273,43 @@ async fn write_loop(
         }
     }
     tracing::info!(rows_written = rows_total, "store writer finished");
+    unwritten
+}
+
+/// Writes one batch, retrying (writes are idempotent) until it is stored, or until the
+/// runner is stopping and retries have gone on for several seconds. The rows newly stored,
+/// or `None` when the batch was given up.
+async fn write_with_retries(
+    store: &dyn Store,
+    live: &LiveState,
+    batch: &Batch,
+    stop: &StopSignal,
+) -> Option<u64> {
+    let mut delay = std::time::Duration::from_millis(100);
+    loop {
+        let started = Instant::now();
+        let result = store.write(batch.clone()).await;
+        metrics::histogram!("madbus_store_write_seconds").record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(stats) => {
+                live.set_store_error(None);
+                return Some(stats.rows_written);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store write failed; retrying");
+                live.set_store_error(Some(e.to_string()));
+                if stop.is_stopped() && delay > std::time::Duration::from_secs(2) {
+                    tracing::error!(
+                        "stopping with a batch that cannot be written; later batches are not \
+                         written either, so the saved world stays consistent with the rows"
+                    );
+                    return None;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    }
 }
 
 /// Backfill progress: a bar on a terminal, otherwise a log line every 10 %.

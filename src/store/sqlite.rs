@@ -67,6 +67,8 @@ impl SqliteStore {
             .map_err(|e| backend(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join(DB_FILE);
         let mut conn = Connection::open(&path).map_err(backend)?;
+        // Refuse a newer store before changing anything in it (journal mode included).
+        schema_version(&conn)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;

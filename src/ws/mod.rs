@@ -39,6 +39,8 @@ pub struct WsConfig {
     pub heartbeat: Duration,
     /// A client that cannot take a write for this long is dropped.
     pub send_timeout: Duration,
+    /// Browser origins allowed to open a connection (the CORS list; `*` for any).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for WsConfig {
@@ -49,6 +51,7 @@ impl Default for WsConfig {
             max_message_bytes: 16 * 1024,
             heartbeat: Duration::from_secs(20),
             send_timeout: Duration::from_secs(10),
+            allowed_origins: vec!["*".into()],
         }
     }
 }
@@ -129,8 +132,18 @@ pub fn router() -> Router<AppState> {
 async fn upgrade(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let origin = headers.get(axum::http::header::ORIGIN);
+    if !crate::gateway::origin_allowed(&state.ws.config().allowed_origins, origin) {
+        let shown = origin.and_then(|o| o.to_str().ok()).unwrap_or("?");
+        return ApiError::new(
+            ErrorKind::Forbidden,
+            format!("Origin {shown:?} is not allowed to open the live feed"),
+        )
+        .into_response();
+    }
     let slot = match state.ws.acquire(&who) {
         Ok(slot) => slot,
         Err(message) => return ApiError::new(ErrorKind::TooManyRequests, message).into_response(),

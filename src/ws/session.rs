@@ -93,7 +93,10 @@ pub async fn run(mut socket: WebSocket, state: AppState, config: WsConfig, _slot
                 Some(Ok(Message::Close(_))) | None => break None,
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "websocket read failed");
-                    break None;
+                    match protocol_error(e) {
+                        Some(ending) => Err(ending),
+                        None => break None,
+                    }
                 }
             },
             batch = feed.recv() => match batch {
@@ -122,12 +125,31 @@ pub async fn run(mut socket: WebSocket, state: AppState, config: WsConfig, _slot
     };
     if let Some(Ending(code, reason)) = ending {
         tracing::debug!(code, reason = %reason, "closing a websocket client");
+        // A close reason may be at most 123 bytes (RFC 6455 §5.5).
+        let reason = &reason[..reason.floor_char_boundary(123)];
         let close = Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
         }));
         let _ = tokio::time::timeout(config.send_timeout, socket.send(close)).await;
     }
+}
+
+/// The close frame owed for a client's protocol fault (RFC 6455 §7.4.1); `None` when the
+/// connection itself failed and nothing more can be sent.
+fn protocol_error(e: axum::Error) -> Option<Ending> {
+    use tokio_tungstenite::tungstenite::Error;
+    let e = e.into_inner().downcast::<Error>().ok()?;
+    let (code, reason) = match *e {
+        Error::Capacity(e) => (close_code::SIZE, format!("Message too big: {e}")),
+        Error::Utf8(_) => (
+            close_code::INVALID,
+            "Text message is not valid UTF-8".into(),
+        ),
+        Error::Protocol(e) => (close_code::PROTOCOL, format!("Protocol error: {e}")),
+        _ => return None,
+    };
+    Some(Ending(code, reason))
 }
 
 /// Writes `messages` and flushes once, within the send deadline.
@@ -284,7 +306,7 @@ async fn act(query: &Query, sub: &mut Subscription, text: &str) -> Vec<String> {
             let id = query.network().lines[i].id.to_string();
             match query.line_buses(&id, QueryForm::Latest).await {
                 Ok(snapshot) => out.push(ServerMessage::Snapshot(snapshot).to_json()),
-                Err(QueryError::NotFound(_)) => {}
+                Err(QueryError::NotFound(_) | QueryError::NotReady(_)) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, line = %id, "no snapshot for a new subscriber")
                 }

@@ -1,0 +1,384 @@
+//! The connection loop in front of the router (SPEC §5 "Limits"): a cap on open sockets
+//! (WebSockets included), a header-read timeout, an idle keep-alive timeout, bounded headers,
+//! and a graceful stop that answers what is in flight (with `Connection: close`) and waits
+//! for every socket up to a drain deadline.
+//!
+//! hyper 1's own header timeout also runs while a keep-alive connection is idle, so it
+//! cannot give the two timeouts separately: each connection is watched here instead.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// Sockets kept free for the store, logs and the process itself.
+const RESERVED_FDS: u64 = 256;
+/// Repeated accept errors and cap warnings are logged at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// A request head must be complete this long after its first byte (or after the
+    /// connection opens).
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request under way is closed after this long.
+    pub idle_timeout: Duration,
+    /// Open sockets at most, WebSockets included; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers); larger gets 431.
+    pub max_header_bytes: usize,
+    /// How long a stop waits for requests in flight and open sockets.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 20_000,
+            max_header_bytes: 32 * 1024,
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` is cancelled, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    shutdown: CancellationToken,
+) {
+    let max = effective_max_connections(limits.max_connections);
+    let sockets = Arc::new(Semaphore::new(max));
+    let mut warned_at: Option<Instant> = None;
+    let mut warn = |message: &str, error: Option<&std::io::Error>| {
+        if warned_at.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+            warned_at = Some(Instant::now());
+            tracing::warn!(
+                error = error.map(tracing::field::display),
+                max_connections = max,
+                "{message}"
+            );
+        }
+    };
+    loop {
+        let permit = match Arc::clone(&sockets).try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                warn("connection cap reached; new connections wait", None);
+                tokio::select! {
+                    p = Arc::clone(&sockets).acquire_owned() => p.expect("the semaphore is never closed"),
+                    () = shutdown.cancelled() => break,
+                }
+            }
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = shutdown.cancelled() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors or memory: back off rather than spin.
+                warn("accepting a connection failed", Some(&e));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(connection(
+            stream,
+            peer,
+            permit,
+            app.clone(),
+            limits.clone(),
+            shutdown.clone(),
+        ));
+    }
+    drop(listener);
+    // Every socket gives its permit back when it closes, WebSockets included.
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    match tokio::time::timeout(limits.drain_timeout, sockets.acquire_many(all)).await {
+        Ok(_) => tracing::info!("every connection is closed"),
+        Err(_) => tracing::warn!(
+            open = max - sockets.available_permits(),
+            "connections still open at the drain deadline are cut"
+        ),
+    }
+}
+
+/// The cap, lowered to what the process may open (after raising its soft limit).
+fn effective_max_connections(wanted: usize) -> usize {
+    let Some(limit) = raise_fd_limit() else {
+        return wanted.max(1);
+    };
+    let fit = limit.saturating_sub(RESERVED_FDS).max(1) as usize;
+    if fit < wanted {
+        tracing::warn!(
+            wanted,
+            open_files_limit = limit,
+            using = fit,
+            "--max-connections is above what the open-files limit allows; lowering it"
+        );
+    }
+    wanted.min(fit).max(1)
+}
+
+/// Raises the soft open-files limit to the hard one; returns the limit now in force.
+#[cfg(unix)]
+fn raise_fd_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    Some(lim.rlim_cur)
+}
+
+#[cfg(not(unix))]
+fn raise_fd_limit() -> Option<u64> {
+    None
+}
+
+/// Why a connection was closed by its watch.
+#[derive(Debug, Clone, Copy)]
+enum Expired {
+    HeaderRead,
+    Idle,
+}
+
+/// What one connection is doing, shared by its socket, its requests and its watch.
+struct Watch {
+    opened: Instant,
+    /// Milliseconds after `opened` of the last byte read or written.
+    last_activity: AtomicU64,
+    /// Milliseconds after `opened` + 1 when a request head began arriving; 0: none is.
+    head_since: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Watch {
+    fn new() -> Self {
+        Self {
+            opened: Instant::now(),
+            last_activity: AtomicU64::new(0),
+            // A new connection owes its first request head at once.
+            head_since: AtomicU64::new(1),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.opened.elapsed().as_millis() as u64
+    }
+
+    fn on_read(&self) {
+        let now = self.now();
+        self.last_activity.store(now, Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            let _ =
+                self.head_since
+                    .compare_exchange(0, now + 1, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+
+    fn on_write(&self) {
+        self.last_activity.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn begin_request(self: &Arc<Self>) -> RequestGuard {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.head_since.store(0, Ordering::Release);
+        RequestGuard(Arc::clone(self))
+    }
+
+    /// When the connection expires, and why; `None` while a request is being answered.
+    fn deadline(&self, limits: &ServerLimits) -> Option<(Instant, Expired)> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let at = |ms: u64, after: Duration| self.opened + Duration::from_millis(ms) + after;
+        Some(match self.head_since.load(Ordering::Acquire) {
+            0 => (
+                at(
+                    self.last_activity.load(Ordering::Relaxed),
+                    limits.idle_timeout,
+                ),
+                Expired::Idle,
+            ),
+            since => (
+                at(since - 1, limits.header_read_timeout),
+                Expired::HeaderRead,
+            ),
+        })
+    }
+}
+
+/// A request being answered; its connection is not idle.
+struct RequestGuard(Arc<Watch>);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.0.on_write();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Completes when the connection has expired.
+async fn expiry(watch: &Watch, limits: &ServerLimits) -> Expired {
+    loop {
+        match watch.deadline(limits) {
+            Some((at, why)) if at <= Instant::now() => return why,
+            Some((at, _)) => tokio::time::sleep_until(at.into()).await,
+            None => tokio::time::sleep(limits.header_read_timeout.min(limits.idle_timeout)).await,
+        }
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+    app: Router,
+    limits: ServerLimits,
+    shutdown: CancellationToken,
+) {
+    let watch = Arc::new(Watch::new());
+    let io = Watched {
+        inner: stream,
+        watch: Arc::clone(&watch),
+        _permit: permit,
+    };
+    let requests = Arc::clone(&watch);
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let guard = requests.begin_request();
+        let answer = app.clone().oneshot(request);
+        async move {
+            let response = answer.await;
+            drop(guard);
+            response
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // Both timeouts are this module's (see the module comment).
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(100);
+    let conn = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+                return;
+            }
+            why = expiry(&watch, &limits) => {
+                tracing::debug!(reason = ?why, %peer, "closing a connection");
+                return;
+            }
+            () = shutdown.cancelled(), if !stopping => {
+                // Requests in flight are answered (with `Connection: close`); an idle
+                // connection closes now.
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// A socket that tells its watch when bytes move, and holds its place under the cap for
+/// as long as it is open (after an upgrade too).
+struct Watched {
+    inner: TcpStream,
+    watch: Arc<Watch>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.watch.on_read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.watch.on_write();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.watch.on_write();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
