@@ -46,12 +46,11 @@ impl Millis {
         }
     }
 
-    /// The first and last instants a client may name (RFC 3339 cannot write others).
+    /// The first and last instants a client may name, in either form: year 1 to the end of
+    /// the range RFC 3339 text can be parsed in here (jiff stops late on 9999-12-30).
     pub fn accepted_range() -> (Millis, Millis) {
-        let first = jiff::Timestamp::MIN.as_millisecond();
-        let last = jiff::Timestamp::MAX.as_millisecond();
-        // Whole milliseconds inside the range: `MIN` itself has a fraction below them.
-        (Millis(first + 1), Millis(last))
+        // 0001-01-01T00:00:00Z and 9999-12-30T00:00:00Z.
+        (Millis(-62_135_596_800_000), Millis(253_402_128_000_000))
     }
 
     /// Parses RFC 3339 (`Z` or an offset) or epoch milliseconds, in the same range.
@@ -180,5 +179,24 @@ mod tests {
         assert_eq!(Millis::parse(&t.0.to_string()).unwrap(), t);
         assert!(Millis::parse("yesterday").is_err());
         assert!(Millis::parse("2026-13-01T00:00:00Z").is_err());
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    #[test]
+    fn both_ends_print_and_parse_in_both_forms() {
+        let (first, last) = Millis::accepted_range();
+        for t in [first, last] {
+            let text = t.to_rfc3339();
+            assert!(!text.ends_with("ms"), "{text}");
+            assert_eq!(Millis::parse(&text), Ok(t));
+            assert_eq!(Millis::parse(&t.0.to_string()), Ok(t));
+        }
+        assert!(Millis::parse(&(last.0 + 1).to_string()).is_err());
+        assert!(Millis::parse(&(first.0 - 1).to_string()).is_err());
+        assert!(Millis::parse("9999-12-31T23:59:59Z").is_err());
     }
 }

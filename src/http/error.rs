@@ -19,8 +19,10 @@ pub enum ErrorKind {
     Forbidden,
     NotFound,
     MethodNotAllowed,
+    NotAcceptable,
     RequestTimeout,
     PayloadTooLarge,
+    UnsupportedMediaType,
     TooManyRequests,
     InternalServerError,
     ServiceUnavailable,
@@ -34,6 +36,8 @@ impl ErrorKind {
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -49,6 +53,8 @@ impl ErrorKind {
             ErrorKind::Forbidden => "Forbidden",
             ErrorKind::NotFound => "NotFound",
             ErrorKind::MethodNotAllowed => "MethodNotAllowed",
+            ErrorKind::NotAcceptable => "NotAcceptable",
+            ErrorKind::UnsupportedMediaType => "UnsupportedMediaType",
             ErrorKind::RequestTimeout => "RequestTimeout",
             ErrorKind::PayloadTooLarge => "PayloadTooLarge",
             ErrorKind::TooManyRequests => "TooManyRequests",
@@ -66,6 +72,14 @@ impl ErrorKind {
             StatusCode::METHOD_NOT_ALLOWED => (
                 ErrorKind::MethodNotAllowed,
                 "Method not allowed on this route",
+            ),
+            StatusCode::NOT_ACCEPTABLE => (
+                ErrorKind::NotAcceptable,
+                "Not acceptable: send Accept: application/json, text/event-stream",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                ErrorKind::UnsupportedMediaType,
+                "Unsupported media type: send Content-Type: application/json",
             ),
             StatusCode::REQUEST_TIMEOUT => (ErrorKind::RequestTimeout, "The request took too long"),
             StatusCode::PAYLOAD_TOO_LARGE => {

@@ -98,7 +98,7 @@ fn series(summary: &str, params: Vec<Value>, item: &str, page: &str) -> Value {
         summary,
         all,
         json!({"oneOf": [reference(item), reference(page)]}),
-        &["400", "401", "403", "404", "429", "500"],
+        &["400", "401", "403", "404", "429", "500", "503"],
     )
 }
 
@@ -108,8 +108,13 @@ fn mcp_schemas() -> Value {
     json!({
         "ContractError": object(&["success", "error", "message", "request_id"], json!({
             "success": {"const": false},
-            "error": {"type": "string", "enum": ["BadRequest", "NotFound", "InternalServerError"]},
+            "error": {"type": "string", "enum": ["BadRequest", "NotFound", "InternalServerError", "ServiceUnavailable"]},
             "message": string, "request_id": string})),
+        "JsonRpcError": object(&["jsonrpc", "id", "error"], json!({
+            "jsonrpc": {"const": "2.0"}, "id": {"type": "null"},
+            "error": object(&["code", "message"], json!({
+                "code": {"type": "integer", "enum": [-32700, -32600], "description": "-32700 parse error, -32600 invalid request"},
+                "message": string}))})),
         "ToolList": object(&["tools"], json!({"tools": {"type": "array", "items": {
             "type": "object", "required": ["name", "description", "inputSchema"],
             "properties": {"name": string, "title": string, "description": string,
@@ -140,6 +145,21 @@ fn mcp_paths() -> Value {
         r
     };
     let body = |schema: Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    let mut mcp_responses = responses(
+        (
+            "200",
+            json_response("A JSON-RPC response", json!({"type": "object"})),
+        ),
+        &["401", "403", "406", "413", "415", "429", "500"],
+        &[],
+    );
+    mcp_responses.insert(
+        "400".into(),
+        json_response(
+            "Not one JSON-RPC 2.0 message (parse error, batch, no method), or a transport header is wrong",
+            json!({"oneOf": [reference("JsonRpcError"), reference("Error")]}),
+        ),
+    );
     json!({
         "/": {"get": {"summary": "The live map page", "security": [],
             "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
@@ -158,7 +178,7 @@ fn mcp_paths() -> Value {
             "summary": "Call an MCP tool (the deployment checklist's plain HTTP contract)",
             "security": security,
             "requestBody": body(reference("ToolCall")),
-            "responses": responses(("200", json_response("The tool's rows", reference("ToolAnswer"))), &["401", "403", "429"], &["400", "404", "500"])}},
+            "responses": responses(("200", json_response("The tool's rows", reference("ToolAnswer"))), &["401", "403", "413", "429"], &["400", "404", "500", "503"])}},
         "/ws": {"get": {
             "summary": "The WebSocket live feed (upgrade). Browsers may pass the key as `api_key` and `group_name` query parameters. Send {\"action\": \"subscribe\", \"line_ids\": [...], \"topics\": [positions, arrivals, people, sensors]}; receive an ack, a snapshot per line, then `bus.position.updated`, `bus.arrival`, `people.count.updated`, `sensor.updated` events as {\"type\", \"data\"} with the REST fields.",
             "security": security,
@@ -167,7 +187,7 @@ fn mcp_paths() -> Value {
             "summary": "MCP Streamable HTTP: JSON-RPC 2.0, revision 2026-07-28 (stateless) and the initialize handshake of 2025-11-25 and 2025-06-18",
             "security": security,
             "requestBody": body(json!({"type": "object"})),
-            "responses": responses(("200", json_response("A JSON-RPC response", json!({"type": "object"}))), &["400", "401", "403", "429", "500"], &[])}},
+            "responses": mcp_responses}},
     })
 }
 
@@ -184,10 +204,14 @@ fn build() -> Value {
     let schemas = json!({
         "Error": object(&["error", "message", "request_id"], json!({
             "error": {"type": "string", "enum": ["BadRequest", "Unauthorized", "Forbidden", "NotFound",
-                "MethodNotAllowed", "PayloadTooLarge", "TooManyRequests", "InternalServerError", "ServiceUnavailable"]},
+                "MethodNotAllowed", "NotAcceptable", "RequestTimeout", "PayloadTooLarge", "UnsupportedMediaType",
+                "TooManyRequests", "InternalServerError", "ServiceUnavailable"]},
             "message": string, "request_id": string})),
         "Health": object(&["status", "version", "uptime_s", "components"], json!({
-            "status": {"type": "string", "enum": ["healthy", "unhealthy"]},
+            "status": {"type": "string", "enum": ["healthy", "unhealthy", "starting"],
+                "description": "`starting` (503) until the simulator is live: the history is still being made"},
+            "phase": {"type": "string", "enum": ["starting", "backfilling"], "description": "While starting"},
+            "progress": {"type": "number", "minimum": 0, "maximum": 1, "description": "While starting: the share of the backfill done"},
             "version": string, "uptime_s": {"type": "integer", "minimum": 0},
             "components": {"type": "object", "required": ["store", "simulator", "feed"],
                 "properties": {"store": component, "simulator": component, "feed": component}}})),
@@ -251,7 +275,15 @@ fn build() -> Value {
     let mut too_many = error("Throttled");
     too_many["headers"] =
         json!({"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}});
+    let mut unavailable = error(
+        "Not ready (the history is still being made) or a component is down; retry after Retry-After",
+    );
+    unavailable["headers"] = too_many["headers"].clone();
     let responses = json!({
+        "406": error("Not acceptable: /mcp answers only clients that accept application/json and text/event-stream"),
+        "413": error("The request body is too large (--max-body)"),
+        "415": error("Unsupported media type: send Content-Type: application/json"),
+        "503": unavailable,
         "400": error("Bad request: a malformed id or time, or no valid query form"),
         "401": error("Missing x-api-key or x-group-name"),
         "403": error("Unknown, revoked or expired key, or a key of another group"),
@@ -264,6 +296,7 @@ fn build() -> Value {
     let line = path_param("line_id", "A line id, e.g. L1");
     let common = ["401", "403", "429", "500"];
     let with_404 = ["400", "401", "403", "404", "429", "500"];
+    let with_503 = ["400", "401", "403", "404", "429", "500", "503"];
     let list = |item: &str| json!({"type": "array", "items": reference(item)});
     let mut doc = json!({
         "openapi": "3.1.0",
@@ -283,7 +316,9 @@ fn build() -> Value {
         "paths": {
             "/health": {"get": {"summary": "Health of the store, the simulator and the feed", "security": [],
                 "responses": {"200": json_response("Healthy", reference("Health")),
-                              "503": json_response("Unhealthy", reference("Health"))}}},
+                              "503": json_response("Unhealthy, or starting (backfilling)", reference("Health"))}}},
+            "/livez": {"get": {"summary": "200 while the process is up (for container runtimes)", "security": [],
+                "responses": {"200": json_response("Alive", object(&["status"], json!({"status": {"const": "alive"}})))}}},
             "/openapi.json": {"get": {"summary": "This document", "security": [],
                 "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "security": [{"ApiKey": [], "GroupName": []}],
@@ -297,12 +332,12 @@ fn build() -> Value {
             "/bus-position/{bus_id}": series("Position and load of a bus", vec![bus], "BusPosition", "BusPositionPage"),
             "/bus-position/line/{line_id}": get_op("Every bus of a line (latest or as of T)",
                 { let mut p = vec![line.clone()]; p.extend(form_params(false)); p },
-                reference("LineSnapshot"), &with_404),
+                reference("LineSnapshot"), &with_503),
             "/lines": get_op("All lines", vec![], list("LineSummary"), &common),
             "/lines/{line_id}": get_op("A line with its stops, buses and GeoJSON geometry", vec![line], reference("LineDetail"), &with_404),
             "/stops": get_op("All stops", vec![], list("Stop"), &common),
             "/stops/{stop_id}": get_op("A stop", vec![stop.clone()], reference("Stop"), &with_404),
-            "/stops/{stop_id}/arrivals": get_op("Predicted arrivals at a stop, soonest first", vec![stop], reference("StopArrivals"), &with_404),
+            "/stops/{stop_id}/arrivals": get_op("Predicted arrivals at a stop, soonest first", vec![stop], reference("StopArrivals"), &with_503),
             "/buses": get_op("All buses", vec![], list("Bus"), &common),
         },
     });

@@ -5,6 +5,7 @@
 //! access log run in front of every HTTP route.
 
 mod contract;
+mod jsonrpc;
 pub mod remote;
 pub mod server;
 pub mod tools;
@@ -66,5 +67,11 @@ pub fn router(
         Arc::new(LocalSessionManager::default()),
         http,
     );
-    contract::router().route_service("/mcp", service)
+    let max_body = config.max_body_bytes;
+    let checked = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(move |req, next| {
+            jsonrpc::check_body(req, next, max_body)
+        }))
+        .service(service);
+    contract::router().route_service("/mcp", checked)
 }
