@@ -230,26 +230,213 @@ async fn restart_resumes_and_backfills_the_downtime() {
 fn the_binary_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let server = common::ServerProcess::spawn(dir.path(), &["--backfill", "10m"]);
-    let url = format!("http://{}/health", server.addr);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let deadline = Instant::now() + StdDuration::from_secs(30);
-    loop {
-        let body = rt.block_on(async { reqwest::get(&url).await?.text().await });
-        if body
-            .as_deref()
-            .is_ok_and(|b| b.contains("\"phase\":\"live\""))
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never went live: {body:?}");
-        std::thread::sleep(StdDuration::from_millis(50));
-    }
+    server.wait_live(StdDuration::from_secs(30));
     let (exit, log) = server.terminate();
     let all = log.join("\n");
     assert!(exit.success(), "exit {exit:?}\n{all}");
     assert!(all.contains("store writer finished"), "{all}");
     assert!(all.contains("stopped cleanly"), "{all}");
+}
+
+/// The demo key a first start writes to the data dir.
+fn demo_key(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join(madbus::app::DEMO_KEY_FILE)).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("x-api-key: "))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn sigterm_answers_requests_in_flight_and_says_goodbye_to_websockets() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::ServerProcess::spawn(dir.path(), &["--backfill", "10m"]);
+    server.wait_live(StdDuration::from_secs(30));
+    let key = demo_key(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut ws = rt.block_on(async {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut r = format!("ws://{}/ws", server.addr)
+            .into_client_request()
+            .unwrap();
+        r.headers_mut().insert("x-api-key", key.parse().unwrap());
+        r.headers_mut()
+            .insert("x-group-name", "demo".parse().unwrap());
+        tokio_tungstenite::connect_async(r).await.unwrap().0
+    });
+    // A request whose body is still arriving when the signal comes.
+    let body = br#"{"tool": "list_lines", "arguments": {}}"#;
+    let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+    s.set_read_timeout(Some(StdDuration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "POST /mcp/call-tool HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\nx-group-name: demo\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(&body[..10]).unwrap();
+    std::thread::sleep(StdDuration::from_millis(200));
+    let signalled = Instant::now();
+    server.signal("TERM");
+    std::thread::sleep(StdDuration::from_millis(300));
+    s.write_all(&body[10..]).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let head = answer.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{answer}");
+    assert!(head.contains("connection: close"), "{answer}");
+    // The WebSocket client is told the server is going away.
+    let code = rt.block_on(async {
+        use futures_util::StreamExt;
+        while let Some(m) = ws.next().await {
+            if let Ok(tokio_tungstenite::tungstenite::Message::Close(Some(frame))) = m {
+                return Some(u16::from(frame.code));
+            }
+        }
+        None
+    });
+    assert_eq!(code, Some(1001));
+    let (exit, log) = server.wait();
+    assert!(exit.success(), "exit {exit:?}\n{}", log.join("\n"));
+    assert!(
+        signalled.elapsed() < StdDuration::from_secs(5),
+        "took {:?} to stop",
+        signalled.elapsed()
+    );
+}
+
+#[test]
+fn a_server_that_cannot_start_changes_no_file() {
+    // The port is taken: nothing is created in the data dir.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
+        .args(["serve", "--bind"])
+        .arg(taken.local_addr().unwrap().to_string())
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("binding"),
+        "{out:?}"
+    );
+    assert!(
+        !data.join("madbus.db").exists(),
+        "the store was created before the bind"
+    );
+
+    // A store from a newer madbus is refused before its journal mode is changed.
+    std::fs::create_dir_all(&data).unwrap();
+    let db = data.join("madbus.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = DELETE; CREATE TABLE t (x); PRAGMA user_version = 999;",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("newer"),
+        "{out:?}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the newer store was changed"
+    );
+    assert!(!data.join("madbus.db-wal").exists());
+}
+
+/// `PRAGMA integrity_check` of the store in `dir`.
+fn integrity(dir: &Path) -> String {
+    let conn = rusqlite::Connection::open(dir.join("madbus.db")).unwrap();
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Restarts on `dir` until live, stops cleanly, then checks the store: intact, and every
+/// bus's positions every 5 s with no gap or duplicate.
+fn restart_and_check(dir: &Path) {
+    let server = common::ServerProcess::spawn(dir, &[]);
+    server.wait_live(StdDuration::from_secs(120));
+    let (exit, log) = server.terminate();
+    assert!(exit.success(), "{}", log.join("\n"));
+    assert_eq!(integrity(dir), "ok");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert_continuous(&rt.block_on(all_positions(dir)), 5_000);
+}
+
+#[test]
+fn kill_9_during_the_backfill_and_while_live_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::ServerProcess::spawn(dir.path(), &["--backfill", "1d"]);
+    std::thread::sleep(StdDuration::from_millis(1500));
+    server.signal("KILL");
+    let _ = server.wait();
+    restart_and_check(dir.path());
+
+    let server = common::ServerProcess::spawn(dir.path(), &[]);
+    server.wait_live(StdDuration::from_secs(60));
+    std::thread::sleep(StdDuration::from_secs(2));
+    server.signal("KILL");
+    let _ = server.wait();
+    restart_and_check(dir.path());
+}
+
+/// Runs `sh -c command`; true when it succeeded.
+fn sh(command: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", command])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+#[ignore = "needs root, to mount a small tmpfs"]
+fn a_full_disk_at_shutdown_leaves_no_gap() {
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            sh(&format!("umount {}", self.0));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().display().to_string();
+    assert!(
+        sh(&format!("mount -t tmpfs -o size=20m tmpfs {mount}")),
+        "mounting a tmpfs needs root"
+    );
+    let _unmount = Unmount(mount.clone());
+    let server = common::ServerProcess::spawn(dir.path(), &["--backfill", "2d"]);
+    // Wait until the disk is full and writes fail.
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    while !sh(&format!(
+        "[ $(df --output=avail -k {mount} | tail -1) -lt 1024 ]"
+    )) {
+        assert!(Instant::now() < deadline, "the disk never filled");
+        std::thread::sleep(StdDuration::from_millis(100));
+    }
+    std::thread::sleep(StdDuration::from_millis(1000));
+    let (exit, log) = server.terminate();
+    let all = log.join("\n");
+    assert!(
+        !exit.success(),
+        "a stop that could not write everything exited 0:\n{all}"
+    );
+    assert!(all.contains("could not be written"), "{all}");
+    assert!(sh(&format!("mount -o remount,size=400m {mount}")));
+    restart_and_check(dir.path());
 }

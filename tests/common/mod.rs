@@ -241,14 +241,17 @@ impl ServerProcess {
         self.child.id()
     }
 
-    /// Sends SIGTERM and waits; returns the exit status with every line it printed.
-    pub fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
-        let pid = self.child.id().to_string();
+    /// Sends `signal` (`TERM`, `KILL`) without waiting.
+    pub fn signal(&self, signal: &str) {
         let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(sent.success());
+    }
+
+    /// Waits for the process to end; returns the exit status with every line it printed.
+    pub fn wait(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let status = self.child.wait().unwrap();
         for r in self.readers {
             r.join().unwrap();
@@ -256,6 +259,38 @@ impl ServerProcess {
         self.log.extend(self.lines.try_iter());
         (status, self.log)
     }
+
+    /// Sends SIGTERM and waits; returns the exit status with every line it printed.
+    pub fn terminate(self) -> (std::process::ExitStatus, Vec<String>) {
+        self.signal("TERM");
+        self.wait()
+    }
+
+    /// Polls `/health` until the simulator is live.
+    pub fn wait_live(&self, within: StdDuration) {
+        let url = format!("http://{}/health", self.addr);
+        let deadline = Instant::now() + within;
+        loop {
+            let body = get_text(&url);
+            if body
+                .as_deref()
+                .is_some_and(|b| b.contains("\"phase\":\"live\""))
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never went live: {body:?}");
+            std::thread::sleep(StdDuration::from_millis(50));
+        }
+    }
+}
+
+/// A GET from a test outside a runtime; the body, or `None` when nothing answered.
+pub fn get_text(url: &str) -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async { reqwest::get(url).await.ok()?.text().await.ok() })
 }
 
 /// The Python that has the official MCP SDK: `MADBUS_PYTHON`, or the `.venv` that
