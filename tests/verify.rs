@@ -318,3 +318,38 @@ fn local_mode_proves_a_fresh_install() {
     );
     assert!(text.contains("12 checks: 12 passed, 0 failed"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defaults_pass_twice_and_still_stop_a_runaway_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = add_key(dir.path(), GROUP, |_| {}).await;
+    // `madbus serve`'s defaults (only the history is shorter, to keep the test quick).
+    let settings = test_settings(dir.path(), "2h");
+    let server = TestServer::start(dir, settings).await;
+    let endpoint = server.url("");
+    for run in 1..=2 {
+        let out = verify(&endpoint, &key, &["--min-history", "1h"]).await;
+        assert!(
+            out.status.success(),
+            "run {run} of verify on defaults failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    // A client in a tight loop is still held to the per-key rate.
+    let throttled = futures_util::future::join_all((0..10).map(|_| async {
+        let mut n = 0;
+        for _ in 0..400 {
+            if server.get("/buses", &key, GROUP).await.status() == 429 {
+                n += 1;
+            }
+        }
+        n
+    }))
+    .await;
+    let throttled: u32 = throttled.iter().sum();
+    assert!(
+        throttled > 0,
+        "4,000 requests in a burst were never throttled"
+    );
+    server.stop().await;
+}

@@ -82,8 +82,8 @@ fn form_params(with_range: bool) -> Vec<Value> {
         p.extend([
             t("from", "Range start (inclusive), with `to`"),
             t("to", "Range end (inclusive), with `from`"),
-            json!({"name": "limit", "in": "query", "description": "Rows per page (default 100)",
-                   "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}),
+            json!({"name": "limit", "in": "query", "description": "Rows per page",
+                   "schema": crate::query::limit_schema()}),
             json!({"name": "cursor", "in": "query", "description": "`next_cursor` of the previous page",
                    "schema": {"type": "string"}}),
         ]);

@@ -180,6 +180,24 @@ impl<'de> Deserialize<'de> for TimeArg {
     }
 }
 
+/// Rows per page; its schema is the one the parser enforces
+/// ([`crate::query::limit_schema`]), so the two cannot disagree.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(transparent)]
+struct PageLimit(u32);
+
+impl JsonSchema for PageLimit {
+    fn schema_name() -> Cow<'static, str> {
+        "PageLimit".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        Schema::try_from(crate::query::limit_schema()).expect("an object is a schema")
+    }
+}
+
 impl JsonSchema for TimeArg {
     fn schema_name() -> Cow<'static, str> {
         "Time".into()
@@ -253,8 +271,8 @@ struct TimeRangeArgs {
     start_time: TimeArg,
     /// End of the window (inclusive), after `start_time`, at most 31 days later.
     end_time: TimeArg,
-    /// Rows per page, 1 to 1000 (default 100). Rows come oldest first.
-    limit: Option<u32>,
+    /// Rows per page. Rows come oldest first.
+    limit: Option<PageLimit>,
     /// The `next_cursor` of the previous page, to read the next one.
     cursor: Option<String>,
 }
@@ -508,7 +526,7 @@ pub async fn call(
 }
 
 async fn time_range(query: &Query, a: TimeRangeArgs) -> Result<ToolOutput, ToolError> {
-    let limit = a.limit.map(|n| n.to_string());
+    let limit = a.limit.map(|n| n.0.to_string());
     let form = QueryForm::range(
         ("start_time", &a.start_time.0),
         ("end_time", &a.end_time.0),

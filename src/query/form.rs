@@ -8,6 +8,15 @@ use crate::time::Millis;
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1_000;
 
+/// The JSON Schema of `limit`, from the same bounds the parser checks: the OpenAPI
+/// document and the MCP tool schema both use it.
+pub fn limit_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT,
+        "description": format!("Rows per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"),
+    })
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryForm {
     Latest,
@@ -128,6 +137,16 @@ fn time_param(name: &str, value: &str) -> Result<Millis, FormError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_limit_schema_is_what_the_parser_takes() {
+        let schema = jsonschema::validator_for(&limit_schema()).unwrap();
+        for n in [-1i64, 0, 1, 2, 999, 1000, 1001] {
+            let text = n.to_string();
+            let parsed = QueryForm::range(("from", "1"), ("to", "2"), Some(&text), None).is_ok();
+            assert_eq!(schema.is_valid(&serde_json::json!(n)), parsed, "limit {n}");
+        }
+    }
     use super::*;
 
     fn parse(q: &str) -> Result<QueryForm, FormError> {

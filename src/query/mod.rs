@@ -9,7 +9,7 @@ pub mod views;
 
 use std::sync::Arc;
 
-pub use form::{DEFAULT_LIMIT, FormError, MAX_LIMIT, QueryForm};
+pub use form::{DEFAULT_LIMIT, FormError, MAX_LIMIT, QueryForm, limit_schema};
 pub use metadata::{BusSummary, LineDetail, LineSummary, StopOnLine, StopView};
 use views::{Answer, BusPositionView, LineSnapshotView, PageView, PeopleCountView, SensorView};
 
