@@ -87,6 +87,18 @@ pub async fn check_body(request: Request, next: Next, max_body: usize) -> Respon
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn any_body_is_checked_without_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = problem(&body);
+        }
+
+        #[test]
+        fn json_shaped_bodies_are_checked_without_panic(body in "[\\[\\]{}\":,0-9a-z.eE+-]{0,200}") {
+            let _ = problem(body.as_bytes());
+        }
+    }
+
     #[test]
     fn bad_bodies_are_named() {
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));

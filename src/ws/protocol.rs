@@ -91,3 +91,22 @@ impl ServerMessage {
         serde_json::to_string(self).expect("server messages serialise to JSON")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn client_messages_parse_or_refuse_with_a_message(text in "[\\[\\]{}\":, a-z_A-Z0-9]{0,200}") {
+            if let Err(e) = ClientMessage::parse(&text) {
+                proptest::prop_assert!(!e.is_empty());
+            }
+        }
+
+        #[test]
+        fn any_text_is_refused_or_taken(text in ".{0,300}") {
+            let _ = ClientMessage::parse(&text);
+        }
+    }
+}
