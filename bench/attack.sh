@@ -9,20 +9,12 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 need curl:curl
 PORT=18098
-cargo build --release --quiet
-BIN=target/release/madbus
-DATA=$(mktemp -d)
-CLEANUP+=("rm -rf '$DATA'")
-KEY=$("$BIN" keys create --group attack --data-dir "$DATA" 2>/dev/null)
-# A 600-file limit, as in the report (soft and hard, so madbus cannot raise it).
-(ulimit -n 600; exec "$BIN" serve --data-dir "$DATA" --bind "127.0.0.1:$PORT" --backfill 1h) \
-  > "$OUT/attack-madbus.log" 2>&1 &
-PID=$!
-CLEANUP+=("kill $PID")
-for _ in $(seq 1 300); do
-  curl -sf "http://127.0.0.1:$PORT/health" | grep -q '"phase":"live"' && break
-  sleep 0.1
-done
+# A 600-file limit, as in the report (soft and hard, so madbus cannot raise it), and the
+# default throttling.
+need prlimit:util-linux
+GROUP=attack WRAP="prlimit --nofile=600:600" start_madbus "$PORT" 1h "$OUT/attack-madbus.log" \
+  --throttle-burst 2000 --throttle-rate 500
+PID=$MADBUS_PID
 rss() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
 
 echo "== 1. idle and slow sockets (600-file limit)"

@@ -1,6 +1,8 @@
 # Shared by the bench scripts (sourced): a release madbus with a key and throttling out of
 # the way, on a temporary data dir that is removed on exit.
-#   start_madbus PORT BACKFILL LOG   sets BIN, DATA, KEY, MADBUS_PID; returns once it is live
+#   start_madbus PORT BACKFILL LOG [SERVE ARGS...]   sets BIN, DATA, KEY, MADBUS_PID; returns
+#   once it is live (extra arguments go to `madbus serve`, after the defaults here; WRAP, if
+#   set, is a command prefix such as `prlimit --nofile=600:600`)
 # Scripts add their own clean-up steps to CLEANUP (run on exit, last added first).
 OUT=bench/out
 mkdir -p "$OUT"
@@ -20,13 +22,14 @@ need() {
 
 start_madbus() {
   local port=$1 backfill=$2 log=$3
+  shift 3
   cargo build --release --quiet
   BIN=target/release/madbus
   DATA=$(mktemp -d)
   CLEANUP+=("rm -rf '$DATA'")
-  KEY=$("$BIN" keys create --group bench --data-dir "$DATA" 2>/dev/null)
-  "$BIN" serve --data-dir "$DATA" --bind "127.0.0.1:$port" --backfill "$backfill" \
-    --throttle-burst 1000000000 --throttle-rate 1000000000 > "$log" 2>&1 &
+  KEY=$("$BIN" keys create --group "${GROUP:-bench}" --data-dir "$DATA" 2>/dev/null)
+  ${WRAP:-} "$BIN" serve --data-dir "$DATA" --bind "127.0.0.1:$port" --backfill "$backfill" \
+    --throttle-burst 1000000000 --throttle-rate 1000000000 "$@" > "$log" 2>&1 &
   MADBUS_PID=$!
   CLEANUP+=("kill $MADBUS_PID")
   for _ in $(seq 1 600); do

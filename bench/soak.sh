@@ -17,19 +17,8 @@ VENV="$OUT/soak-venv"
 
 # Default limits except the per-key bucket (this steady 900 req/s would exceed it) and the
 # WebSocket connections per key (all 200 clients share one key).
-cargo build --release --quiet
-BIN=target/release/madbus
-DATA=$(mktemp -d)
-CLEANUP+=("rm -rf '$DATA'")
-KEY=$("$BIN" keys create --group soak --data-dir "$DATA" 2>/dev/null)
-"$BIN" serve --data-dir "$DATA" --bind "127.0.0.1:$PORT" --backfill 1d \
-  --throttle-burst 100000 --throttle-rate 100000 --ws-max-per-key 1000 > "$OUT/soak-madbus.log" 2>&1 &
-PID=$!
-CLEANUP+=("kill $PID")
-for _ in $(seq 1 600); do
-  curl -sf "http://127.0.0.1:$PORT/health" | grep -q '"phase":"live"' && break
-  sleep 0.1
-done
+GROUP=soak start_madbus "$PORT" 1d "$OUT/soak-madbus.log" --ws-max-per-key 1000
+PID=$MADBUS_PID
 rss() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
 URL="http://127.0.0.1:$PORT"
 AUTH=(-H "x-api-key: $KEY" -H "x-group-name: soak")

@@ -9,8 +9,20 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration as StdDuration, Instant};
 
-use common::{TestServer, add_key, test_settings};
+use common::{TestServer, add_key, start_with_key, test_settings};
 use serde_json::Value;
+
+/// The server answers `/health` after an attack; then it is stopped.
+async fn still_healthy(server: TestServer) {
+    let r = server
+        .client
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the server stopped answering");
+    server.stop().await;
+}
 
 /// A raw socket to the server, with a read deadline.
 fn socket(server: &TestServer) -> TcpStream {
@@ -39,11 +51,11 @@ fn read_to_close(mut s: TcpStream) -> (Vec<u8>, StdDuration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_slow_connections_are_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = test_settings(dir.path(), "10m");
-    settings.server.header_read_timeout = StdDuration::from_secs(1);
-    settings.server.idle_timeout = StdDuration::from_secs(2);
-    let server = TestServer::start(dir, settings).await;
+    let (server, _) = start_with_key("g", "10m", |s| {
+        s.server.header_read_timeout = StdDuration::from_secs(1);
+        s.server.idle_timeout = StdDuration::from_secs(2);
+    })
+    .await;
 
     let checks = tokio::task::spawn_blocking({
         let addr = server.addr;
@@ -94,24 +106,16 @@ async fn idle_and_slow_connections_are_closed() {
         }
     });
     checks.await.unwrap();
-    // The server still answers.
-    let r = server
-        .client
-        .get(server.url("/health"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    server.stop().await;
+    still_healthy(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_cap_holds_and_frees() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = test_settings(dir.path(), "10m");
-    settings.server.max_connections = 4;
-    settings.server.header_read_timeout = StdDuration::from_secs(1);
-    let server = TestServer::start(dir, settings).await;
+    let (server, _) = start_with_key("g", "10m", |s| {
+        s.server.max_connections = 4;
+        s.server.header_read_timeout = StdDuration::from_secs(1);
+    })
+    .await;
     let addr = server.addr;
     tokio::task::spawn_blocking(move || {
         // Four silent sockets take every place; a fifth waits, then gets in once the
@@ -148,10 +152,7 @@ fn request_series(metrics: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junk_methods_and_paths_add_no_metric_series() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = add_key(dir.path(), "g", |_| {}).await;
-    let settings = test_settings(dir.path(), "10m");
-    let server = TestServer::start(dir, settings).await;
+    let (server, key) = start_with_key("g", "10m", |_| {}).await;
     let metrics = || async {
         server
             .get("/metrics", &key, "g")
@@ -192,10 +193,7 @@ async fn junk_methods_and_paths_add_no_metric_series() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_credentials_only_on_the_websocket() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = add_key(dir.path(), "g", |_| {}).await;
-    let settings = test_settings(dir.path(), "10m");
-    let server = TestServer::start(dir, settings).await;
+    let (server, key) = start_with_key("g", "10m", |_| {}).await;
     for query in [
         format!("api_key={key}&group_name=g"),
         format!("api%5Fkey={key}&group%5Fname=g"),
@@ -215,10 +213,7 @@ async fn query_credentials_only_on_the_websocket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_or_malformed_group_names_are_400() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = add_key(dir.path(), "g", |_| {}).await;
-    let settings = test_settings(dir.path(), "10m");
-    let server = TestServer::start(dir, settings).await;
+    let (server, key) = start_with_key("g", "10m", |_| {}).await;
     for group in ["x".repeat(10_000), "a b".into(), "g;drop".into()] {
         let r = server.get("/lines", &key, &group).await;
         assert_eq!(r.status(), 400, "group {:?}", &group[..group.len().min(20)]);
@@ -234,10 +229,7 @@ async fn oversized_or_malformed_group_names_are_400() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn times_have_one_range_in_both_forms() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = add_key(dir.path(), "g", |_| {}).await;
-    let settings = test_settings(dir.path(), "10m");
-    let server = TestServer::start(dir, settings).await;
+    let (server, key) = start_with_key("g", "10m", |_| {}).await;
     let (_, last) = madbus::time::Millis::accepted_range();
     // The last accepted instant, in both forms: accepted (404: no data then is fine).
     for t in [
@@ -269,10 +261,7 @@ async fn times_have_one_range_in_both_forms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mcp_bad_bodies_get_jsonrpc_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = add_key(dir.path(), "g", |_| {}).await;
-    let settings = test_settings(dir.path(), "10m");
-    let server = TestServer::start(dir, settings).await;
+    let (server, key) = start_with_key("g", "10m", |_| {}).await;
     let openapi = common::OpenApi::fetch(&server).await;
     let post = |body: String, accept: &'static str| {
         server
@@ -389,11 +378,10 @@ async fn readiness_during_the_backfill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_origin_follows_the_cors_list() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let dir = tempfile::tempdir().unwrap();
-    let key = add_key(dir.path(), "g", |_| {}).await;
-    let mut settings = test_settings(dir.path(), "10m");
-    settings.gateway.cors_origins = vec!["https://maps.example.org".into()];
-    let server = TestServer::start(dir, settings).await;
+    let (server, key) = start_with_key("g", "10m", |s| {
+        s.gateway.cors_origins = vec!["https://maps.example.org".into()];
+    })
+    .await;
     let request = |origin: Option<&str>| {
         let mut r = format!("ws://{}/ws", server.addr)
             .into_client_request()
@@ -508,10 +496,7 @@ fn close_code(mut s: TcpStream) -> Option<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_protocol_faults_close_with_their_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = add_key(dir.path(), "g", |_| {}).await;
-    let settings = test_settings(dir.path(), "10m");
-    let server = TestServer::start(dir, settings).await;
+    let (server, key) = start_with_key("g", "10m", |_| {}).await;
     let cases: [(&str, Vec<u8>, u16); 4] = [
         (
             "a message over 16 KiB",
@@ -539,9 +524,7 @@ async fn websocket_protocol_faults_close_with_their_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_headers_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = test_settings(dir.path(), "10m");
-    let server = TestServer::start(dir, settings).await;
+    let (server, _) = start_with_key("g", "10m", |_| {}).await;
     let mut s = socket(&server);
     let big = "a".repeat(64 * 1024);
     write!(s, "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n").unwrap_or(());
@@ -551,12 +534,5 @@ async fn oversized_headers_are_refused() {
         text.is_empty() || text.starts_with("HTTP/1.1 431"),
         "{text}"
     );
-    let r = server
-        .client
-        .get(server.url("/health"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    server.stop().await;
+    still_healthy(server).await;
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestServer, add_key, test_settings};
+use common::start_with_key;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs schemathesis (.venv, `bash .ci/run` makes it)"]
@@ -14,16 +14,15 @@ async fn the_openapi_document_holds_under_schemathesis() {
     if !schemathesis.exists() {
         common::missing(&schemathesis.display().to_string());
     }
-    let dir = tempfile::tempdir().unwrap();
-    let key = add_key(dir.path(), "group1", |_| {}).await;
-    let mut settings = test_settings(dir.path(), "30m");
     // Schemathesis also sends requests without credentials on purpose: its failures must
     // not lock the address out of the rest of the run.
-    settings.gateway.auth_fail_burst = 1_000_000;
-    settings.gateway.auth_fail_rate = 1_000_000.0;
-    settings.gateway.throttle_burst = 1_000_000;
-    settings.gateway.throttle_rate = 1_000_000.0;
-    let server = TestServer::start(dir, settings).await;
+    let (server, key) = start_with_key("group1", "30m", |s| {
+        s.gateway.auth_fail_burst = 1_000_000;
+        s.gateway.auth_fail_rate = 1_000_000.0;
+        s.gateway.throttle_burst = 1_000_000;
+        s.gateway.throttle_rate = 1_000_000.0;
+    })
+    .await;
     let report = server.dir.path().join("schemathesis.json");
     let run = tokio::process::Command::new(&schemathesis)
         .arg("run")

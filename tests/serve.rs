@@ -308,19 +308,22 @@ fn sigterm_answers_requests_in_flight_and_says_goodbye_to_websockets() {
     );
 }
 
+/// Runs `madbus serve` to its end (these refuse to start).
+fn serve_once(bind: &str, data: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
+        .args(["serve", "--bind", bind, "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_server_that_cannot_start_changes_no_file() {
     // The port is taken: nothing is created in the data dir.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
-        .args(["serve", "--bind"])
-        .arg(taken.local_addr().unwrap().to_string())
-        .arg("--data-dir")
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = serve_once(&taken.local_addr().unwrap().to_string(), &data);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("binding"),
@@ -342,11 +345,7 @@ fn a_server_that_cannot_start_changes_no_file() {
         .unwrap();
     }
     let before = std::fs::read(&db).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = serve_once("127.0.0.1:0", &data);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("newer"),

@@ -57,6 +57,20 @@ pub async fn add_key(
     new.key
 }
 
+/// A live server on a new data dir holding one key of `group`, with `tweak` applied to the
+/// test settings; returns it and the key.
+pub async fn start_with_key(
+    group: &str,
+    backfill: &str,
+    tweak: impl FnOnce(&mut Settings),
+) -> (TestServer, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = add_key(dir.path(), group, |_| {}).await;
+    let mut settings = test_settings(dir.path(), backfill);
+    tweak(&mut settings);
+    (TestServer::start(dir, settings).await, key)
+}
+
 impl TestServer {
     /// Starts the server and waits until the simulator runs live.
     pub async fn start(dir: tempfile::TempDir, settings: Settings) -> Self {
