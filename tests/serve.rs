@@ -403,15 +403,18 @@ fn sh(command: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Unmounts a test's tmpfs when dropped.
+struct Unmount(String);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        sh(&format!("umount {}", self.0));
+    }
+}
+
 #[test]
 #[ignore = "needs root, to mount a small tmpfs"]
 fn a_full_disk_at_shutdown_leaves_no_gap() {
-    struct Unmount(String);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            sh(&format!("umount {}", self.0));
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let mount = dir.path().display().to_string();
     assert!(
@@ -438,4 +441,61 @@ fn a_full_disk_at_shutdown_leaves_no_gap() {
     assert!(all.contains("could not be written"), "{all}");
     assert!(sh(&format!("mount -o remount,size=400m {mount}")));
     restart_and_check(dir.path());
+}
+
+#[test]
+#[ignore = "needs root, to mount a small tmpfs"]
+fn a_full_disk_while_live_turns_health_503_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().display().to_string();
+    assert!(
+        sh(&format!("mount -t tmpfs -o size=64m tmpfs {mount}")),
+        "mounting a tmpfs needs root"
+    );
+    let _unmount = Unmount(mount.clone());
+    let server = common::ServerProcess::spawn(dir.path(), &["--backfill", "10m", "--speed", "600"]);
+    server.wait_live(StdDuration::from_secs(60));
+    let health = || {
+        let (status, body) = common::get(&format!("http://{}/health", server.addr)).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let expected = if body["status"] == "healthy" {
+            200
+        } else {
+            503
+        };
+        assert_eq!(status, expected, "{body}");
+        body
+    };
+    // Fill the disk: the next writes fail.
+    let filler = dir.path().join("filler");
+    sh(&format!(
+        "dd if=/dev/zero of={} bs=1M 2>/dev/null",
+        filler.display()
+    ));
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    let sick = loop {
+        let h = health();
+        if h["status"] == "unhealthy" {
+            break h;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health never noticed the full disk: {h}"
+        );
+        std::thread::sleep(StdDuration::from_millis(200));
+    };
+    assert_eq!(sick["components"]["store"]["status"], "unhealthy", "{sick}");
+    assert!(sick["components"]["store"]["error"].is_string(), "{sick}");
+    // Space returns: it recovers by itself, and writes everything it held back.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    while health()["status"] != "healthy" {
+        assert!(Instant::now() < deadline, "never recovered: {}", health());
+        std::thread::sleep(StdDuration::from_millis(200));
+    }
+    let (exit, log) = server.terminate();
+    assert!(exit.success(), "{}", log.join("\n"));
+    assert_eq!(integrity(dir.path()), "ok");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert_continuous(&rt.block_on(all_positions(dir.path())), 5_000);
 }

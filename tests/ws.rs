@@ -305,11 +305,26 @@ fn query_parameter_keys_stay_out_of_the_log() {
     let key = rt.block_on(add_key(dir.path(), GROUP, |_| {}));
     let server = ServerProcess::spawn(dir.path(), &["--backfill", "5m"]);
     rt.block_on(async {
-        let url = ws_url(&server.addr, &format!("?api_key={key}&group_name={GROUP}"));
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        send(&mut ws, json!({"action": "ping"})).await;
-        assert_eq!(next(&mut ws).await["action"], "ping");
-        ws.close(None).await.unwrap();
+        // The plain name, a percent-encoded one, and the key given twice.
+        for query in [
+            format!("?api_key={key}&group_name={GROUP}"),
+            format!("?api%5Fkey={key}&group%5fname={GROUP}"),
+            format!("?api_key={key}&api_key={key}&group_name={GROUP}"),
+        ] {
+            let url = ws_url(&server.addr, &query);
+            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+            send(&mut ws, json!({"action": "ping"})).await;
+            assert_eq!(next(&mut ws).await["action"], "ping");
+            ws.close(None).await.unwrap();
+        }
+        // REST does not take them, and does not log them either.
+        let r = reqwest::get(format!(
+            "http://{}/lines?api%5Fkey={key}&group_name={GROUP}",
+            server.addr
+        ))
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 401);
     });
     let (status, log) = server.terminate();
     assert!(status.success());
@@ -319,6 +334,8 @@ fn query_parameter_keys_stay_out_of_the_log() {
         log.iter().any(|l| l.contains("/ws?api_key=REDACTED")),
         "the handshake is logged, redacted"
     );
+    assert!(log.iter().any(|l| l.contains("/ws?api%5Fkey=REDACTED")));
+    assert!(log.iter().any(|l| l.contains("/lines?api%5Fkey=REDACTED")));
 }
 
 /// The resident memory of process `pid`, in kB.

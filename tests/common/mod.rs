@@ -285,7 +285,7 @@ impl ServerProcess {
         let url = format!("http://{}/health", self.addr);
         let deadline = Instant::now() + within;
         loop {
-            let body = get_text(&url);
+            let body = get(&url).map(|(_, b)| b);
             if body
                 .as_deref()
                 .is_some_and(|b| b.contains("\"phase\":\"live\""))
@@ -298,13 +298,18 @@ impl ServerProcess {
     }
 }
 
-/// A GET from a test outside a runtime; the body, or `None` when nothing answered.
-pub fn get_text(url: &str) -> Option<String> {
+/// A GET from a test outside a runtime: the status and body, or `None` when nothing
+/// answered.
+pub fn get(url: &str) -> Option<(u16, String)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .ok()?;
-    rt.block_on(async { reqwest::get(url).await.ok()?.text().await.ok() })
+    rt.block_on(async {
+        let r = reqwest::get(url).await.ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.text().await.ok()?))
+    })
 }
 
 /// The Python that has the official MCP SDK: `MADBUS_PYTHON`, or the `.venv` that
