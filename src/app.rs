@@ -209,8 +209,8 @@ impl Application {
     }
 }
 
-/// Reloads keys every second (so `madbus keys` changes apply at once) and trims the
-/// throttling state.
+/// Reloads keys every second (so `madbus keys` changes apply at once), trims the
+/// throttling state, and folds recorded latencies into the metrics' histograms.
 async fn gateway_upkeep(gateway: Arc<Gateway>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
@@ -219,6 +219,9 @@ async fn gateway_upkeep(gateway: Arc<Gateway>) {
             tracing::warn!(error = %e, "reloading API keys failed");
         }
         gateway.housekeeping();
+        // The exporter keeps every histogram sample until this runs (or /metrics is read):
+        // without it, memory grows with each request when nobody scrapes.
+        crate::gateway::metrics::handle().run_upkeep();
     }
 }
 
