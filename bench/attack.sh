@@ -9,11 +9,9 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 need curl:curl
 PORT=18098
-# A 600-file limit, as in the report (soft and hard, so madbus cannot raise it), and the
-# default throttling.
+# A 600-file limit, as in the report (soft and hard, so madbus cannot raise it).
 need prlimit:util-linux
-GROUP=attack WRAP="prlimit --nofile=600:600" start_madbus "$PORT" 1h "$OUT/attack-madbus.log" \
-  --throttle-burst 2000 --throttle-rate 500
+GROUP=attack WRAP="prlimit --nofile=600:600" start_madbus "$PORT" 1h "$OUT/attack-madbus.log"
 PID=$MADBUS_PID
 rss() { awk '/VmRSS/ {print $2}' "/proc/$PID/status"; }
 

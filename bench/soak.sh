@@ -2,7 +2,8 @@
 # Soak test (hardening issue): mixed REST, MCP and WebSocket load on loopback for
 # MADBUS_SOAK_SECONDS (default 600), at a steady rate well under saturation, against a
 # release madbus with its default limits. Reports requests, errors and the process's
-# resident memory at the start, every 30 s and at the end (memory must stay flat).
+# resident memory every 30 s (memory must stay flat): "start" is read after a 30 s warm-up,
+# once what the backfill used has been given back.
 #   REST: hey, 4 workers x 150 req/s on the latest position, 2 x 50 on a line snapshot
 #   MCP:  hey, 2 workers x 50 req/s of tools/call (stateless Streamable HTTP)
 #   WebSocket: 200 clients subscribed to every line and topic (bench/soak_ws.py)
@@ -26,8 +27,7 @@ BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"query_bus_
 MCP=(-m POST -T application/json -d "$BODY" -H "Accept: application/json, text/event-stream"
   -H "MCP-Protocol-Version: 2026-07-28" -H "Mcp-Method: tools/call" -H "Mcp-Name: query_bus_position")
 
-echo "soak: ${SECONDS_TOTAL}s against pid $PID; rss at start $(rss) kB"
-START_RSS=$(rss)
+echo "soak: ${SECONDS_TOTAL}s against pid $PID; rss after the backfill $(rss) kB"
 hey -z "${SECONDS_TOTAL}s" -c 4 -q 150 "${AUTH[@]}" "$URL/bus-position/B001?mode=latest" > "$OUT/soak-rest.txt" &
 H1=$!
 hey -z "${SECONDS_TOTAL}s" -c 2 -q 50 "${AUTH[@]}" "$URL/bus-position/line/L1?mode=latest" > "$OUT/soak-line.txt" &
@@ -44,9 +44,10 @@ for ((t = 0; t < SECONDS_TOTAL; t += 30)); do
   sleep 30
 done
 wait $H1 $H2 $H3 $W
+START_RSS=$(awk -F, '$1 == 30 {print $2}' "$OUT/soak-rss.csv")
 END_RSS=$(rss)
 echo "$SECONDS_TOTAL,$END_RSS" >> "$OUT/soak-rss.csv"
-MAX_RSS=$(cut -d, -f2 "$OUT/soak-rss.csv" | sort -n | tail -1)
+MAX_RSS=$(awk -F, '$1 >= 30 {print $2}' "$OUT/soak-rss.csv" | sort -n | tail -1)
 count() { awk '/^ *\[[0-9]+\][[:space:]]+[0-9]+ responses/ {s += $2} END {print s + 0}' "$1"; }
 non2xx() { awk '/^ *\[[0-9]+\][[:space:]]+[0-9]+ responses/ {gsub(/[\[\]]/, "", $1); if ($1 !~ /^2/) s += $2} END {print s + 0}' "$1"; }
 errs() { awk '/^Error distribution/ {on=1; next} on && /\[[0-9]+\]/ {s += $1 ~ /\[/ ? substr($1, 2) + 0 : 0} END {print s + 0}' "$1"; }
@@ -58,4 +59,4 @@ for f in rest line mcp; do
 done
 echo
 echo "websocket: $(cat "$OUT/soak-ws.json")"
-echo "rss: start ${START_RSS} kB, end ${END_RSS} kB, max ${MAX_RSS} kB (growth $(ratio "$END_RSS" "$START_RSS" '%.2fx'))"
+echo "rss after warm-up: start ${START_RSS} kB, end ${END_RSS} kB, max ${MAX_RSS} kB (end/start $(ratio "$END_RSS" "$START_RSS" '%.3fx'))"

@@ -4,7 +4,9 @@
 //! for every socket up to a drain deadline.
 //!
 //! hyper 1's own header timeout also runs while a keep-alive connection is idle, so it
-//! cannot give the two timeouts separately: each connection is watched here instead.
+//! cannot give the two timeouts separately: each connection is watched here instead. When
+//! every place under the cap is taken, connections with no request under way get only
+//! [`PRESSURE_TIMEOUT`], so a flood of idle sockets cannot keep real clients out for long.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -25,6 +27,8 @@ use tower::ServiceExt;
 
 /// Sockets kept free for the store, logs and the process itself.
 const RESERVED_FDS: u64 = 256;
+/// Both timeouts while the connection cap is reached.
+const PRESSURE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Repeated accept errors and cap warnings are logged at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -64,6 +68,7 @@ pub async fn serve(
 ) {
     let max = effective_max_connections(limits.max_connections);
     let sockets = Arc::new(Semaphore::new(max));
+    let pressure = Arc::new(Pressure::default());
     let mut warned_at: Option<Instant> = None;
     let mut warn = |message: &str, error: Option<&std::io::Error>| {
         if warned_at.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
@@ -79,11 +84,17 @@ pub async fn serve(
         let permit = match Arc::clone(&sockets).try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                warn("connection cap reached; new connections wait", None);
-                tokio::select! {
+                warn(
+                    "connection cap reached; idle connections are cut short",
+                    None,
+                );
+                pressure.set(true);
+                let p = tokio::select! {
                     p = Arc::clone(&sockets).acquire_owned() => p.expect("the semaphore is never closed"),
                     () = shutdown.cancelled() => break,
-                }
+                };
+                pressure.set(false);
+                p
             }
         };
         let accepted = tokio::select! {
@@ -106,6 +117,7 @@ pub async fn serve(
             permit,
             app.clone(),
             limits.clone(),
+            Arc::clone(&pressure),
             shutdown.clone(),
         ));
     }
@@ -221,11 +233,18 @@ impl Watch {
     }
 
     /// When the connection expires, and why; `None` while a request is being answered.
-    fn deadline(&self, limits: &ServerLimits) -> Option<(Instant, Expired)> {
+    fn deadline(&self, limits: &ServerLimits, pressed: bool) -> Option<(Instant, Expired)> {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
-        let at = |ms: u64, after: Duration| self.opened + Duration::from_millis(ms) + after;
+        let at = |ms: u64, after: Duration| {
+            let after = if pressed {
+                after.min(PRESSURE_TIMEOUT)
+            } else {
+                after
+            };
+            self.opened + Duration::from_millis(ms) + after
+        };
         Some(match self.head_since.load(Ordering::Acquire) {
             0 => (
                 at(
@@ -252,13 +271,37 @@ impl Drop for RequestGuard {
     }
 }
 
+/// Whether the connection cap is reached, and a wake-up for every watch when that changes.
+#[derive(Default)]
+struct Pressure {
+    on: std::sync::atomic::AtomicBool,
+    changed: tokio::sync::Notify,
+}
+
+impl Pressure {
+    fn set(&self, on: bool) {
+        if self.on.swap(on, Ordering::AcqRel) != on {
+            self.changed.notify_waiters();
+        }
+    }
+}
+
 /// Completes when the connection has expired.
-async fn expiry(watch: &Watch, limits: &ServerLimits) -> Expired {
+async fn expiry(watch: &Watch, limits: &ServerLimits, pressure: &Pressure) -> Expired {
     loop {
-        match watch.deadline(limits) {
+        // Registered before the flag is read, so no change is missed.
+        let changed = pressure.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let pressed = pressure.on.load(Ordering::Acquire);
+        let wait = match watch.deadline(limits, pressed) {
             Some((at, why)) if at <= Instant::now() => return why,
-            Some((at, _)) => tokio::time::sleep_until(at.into()).await,
-            None => tokio::time::sleep(limits.header_read_timeout.min(limits.idle_timeout)).await,
+            Some((at, _)) => at,
+            None => Instant::now() + limits.header_read_timeout.min(limits.idle_timeout),
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(wait.into()) => {}
+            () = changed => {}
         }
     }
 }
@@ -269,6 +312,7 @@ async fn connection(
     permit: OwnedSemaphorePermit,
     app: Router,
     limits: ServerLimits,
+    pressure: Arc<Pressure>,
     shutdown: CancellationToken,
 ) {
     let watch = Arc::new(Watch::new());
@@ -308,7 +352,7 @@ async fn connection(
                 }
                 return;
             }
-            why = expiry(&watch, &limits) => {
+            why = expiry(&watch, &limits, &pressure) => {
                 tracing::debug!(reason = ?why, %peer, "closing a connection");
                 return;
             }
