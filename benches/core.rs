@@ -13,7 +13,6 @@ use std::time::{Duration as StdDuration, Instant};
 
 use madbus::app::{Application, Settings};
 use madbus::network::{self, Network};
-use madbus::runner::Phase;
 use madbus::sim::{Records, SimConfig, World};
 use madbus::store::{SqliteStore, Store};
 use madbus::time::{Duration, Millis};
@@ -54,9 +53,7 @@ fn backfill(rt: &tokio::runtime::Runtime) -> (f64, u64, u64) {
         let task = tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
-        while live.status().phase != Phase::Live {
-            tokio::time::sleep(StdDuration::from_millis(5)).await;
-        }
+        live.until_live().await;
         let wall = started.elapsed().as_secs_f64();
         tx.send(()).unwrap();
         task.await.unwrap().unwrap();

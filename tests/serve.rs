@@ -11,7 +11,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use madbus::app::{Application, Settings};
 use madbus::network::geo::{LatLon, haversine_m};
-use madbus::runner::{LiveState, Phase};
+use madbus::runner::LiveState;
 use madbus::sim::BusPosition;
 use madbus::store::{RangeQuery, Row, Series, SqliteStore, Store};
 use madbus::time::{Duration, Millis};
@@ -43,15 +43,9 @@ async fn start(settings: Settings) -> Running {
 impl Running {
     /// Waits until the simulator runs live, then lets it run `extra` longer.
     async fn live_for(&self, extra: StdDuration) -> Millis {
-        let deadline = Instant::now() + StdDuration::from_secs(60);
-        while self.live.status().phase != Phase::Live {
-            assert!(
-                Instant::now() < deadline,
-                "never caught up: {:?}",
-                self.live.status()
-            );
-            tokio::time::sleep(StdDuration::from_millis(20)).await;
-        }
+        tokio::time::timeout(StdDuration::from_secs(60), self.live.until_live())
+            .await
+            .unwrap_or_else(|_| panic!("never caught up: {:?}", self.live.status()));
         let handover = self.live.status().sim_time.unwrap();
         tokio::time::sleep(extra).await;
         handover

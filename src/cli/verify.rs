@@ -10,7 +10,6 @@ use anyhow::Context;
 
 use crate::app::{Application, Settings};
 use crate::gateway::keys;
-use crate::runner::Phase;
 use crate::store::{SqliteStore, Store};
 use crate::time::{Duration, Millis};
 use crate::verify::{self, Report, VerifyConfig};
@@ -144,14 +143,11 @@ async fn verify_local(args: VerifyArgs) -> anyhow::Result<Report> {
         let _ = stopped.await;
     }));
     eprintln!("started a throwaway madbus on {addr} ({LOCAL_BACKFILL} of history, 60x clock)");
-    let deadline = std::time::Instant::now() + StdDuration::from_secs(300);
-    while live.status().phase != Phase::Live {
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "the throwaway madbus did not finish its backfill in 5 minutes"
-        );
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
-    }
+    tokio::time::timeout(StdDuration::from_secs(300), live.until_live())
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!("the throwaway madbus did not finish its backfill in 5 minutes")
+        })?;
     let config = config(&args, format!("http://{addr}"), new.key, LOCAL_GROUP.into());
     config.validate().map_err(anyhow::Error::msg)?;
     let report = verify::run(&config).await;

@@ -41,6 +41,8 @@ struct Latest {
 pub struct LiveState {
     latest: RwLock<Latest>,
     status: RwLock<Status>,
+    /// Woken whenever the phase changes.
+    phase_changed: tokio::sync::Notify,
 }
 
 impl Default for LiveState {
@@ -53,6 +55,7 @@ impl Default for LiveState {
                 last_progress: Instant::now(),
                 store_error: None,
             }),
+            phase_changed: tokio::sync::Notify::new(),
         }
     }
 }
@@ -99,15 +102,35 @@ impl LiveState {
             .clone()
     }
 
+    /// Completes once the simulator runs live (at once if it already does).
+    pub async fn until_live(&self) {
+        loop {
+            // Registered before the phase is read, so the change cannot be missed.
+            let changed = self.phase_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.status().phase == Phase::Live {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     pub(crate) fn set_progress(&self, phase: Phase, sim_time: Millis) {
         let mut s = self.status.write().unwrap_or_else(|p| p.into_inner());
+        let changed = std::mem::discriminant(&s.phase) != std::mem::discriminant(&phase);
         s.phase = phase;
         s.sim_time = Some(sim_time);
         s.last_progress = Instant::now();
+        drop(s);
+        if changed {
+            self.phase_changed.notify_waiters();
+        }
     }
 
     pub(crate) fn set_phase(&self, phase: Phase) {
         self.status.write().unwrap_or_else(|p| p.into_inner()).phase = phase;
+        self.phase_changed.notify_waiters();
     }
 
     pub(crate) fn set_store_error(&self, error: Option<String>) {

@@ -22,7 +22,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use madbus::app::{Application, Settings};
 use madbus::gateway::keys;
-use madbus::runner::{LiveState, Phase};
+use madbus::runner::LiveState;
 use madbus::store::{ApiKeyRecord, SqliteStore, Store};
 use madbus::time::{Duration, Millis};
 
@@ -81,11 +81,9 @@ impl TestServer {
         let task = tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
-        let deadline = Instant::now() + StdDuration::from_secs(60);
-        while live.status().phase != Phase::Live {
-            assert!(Instant::now() < deadline, "never went live");
-            tokio::time::sleep(StdDuration::from_millis(20)).await;
-        }
+        tokio::time::timeout(StdDuration::from_secs(60), live.until_live())
+            .await
+            .expect("never went live");
         Self {
             dir,
             addr,
