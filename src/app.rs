@@ -14,7 +14,7 @@ use crate::http::{self, AppState};
 use crate::mcp::{self, McpHttpConfig};
 use crate::network::{self, Network};
 use crate::query::Query;
-use crate::runner::{self, LiveState, RunnerConfig, StopSignal};
+use crate::runner::{self, LiveState, RunnerConfig};
 use crate::sim::{SimConfig, World, WorldState};
 use crate::store::{SqliteStore, Store};
 use crate::time::{Duration, Millis};
@@ -164,17 +164,18 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let stop = StopSignal::default();
+        // The one stop signal: the connection loop, WebSocket sessions, MCP streams, the
+        // simulator and the upkeep all watch it.
+        let closing = self.state.closing.clone();
         let runner = runner::spawn(
             self.world,
             Arc::clone(&self.state.store),
             Arc::clone(&self.state.live),
             self.state.query.feed().clone(),
             self.runner_config,
-            stop.clone(),
+            closing.clone(),
         );
         tracing::info!(addr = %self.listener.local_addr()?, "listening");
-        let closing = self.state.closing.clone();
         let protected = http::protected_routes().merge(mcp::router(
             self.state.query.clone(),
             &self.mcp,
@@ -185,24 +186,20 @@ impl Application {
             .fallback(http::no_route)
             .with_state(self.state);
         let app = self.gateway.wrap(routes);
-        let upkeep = tokio::spawn(gateway_upkeep(Arc::clone(&self.gateway)));
-        // One stop for everything: the signal cancels `closing`, which the connection loop,
-        // WebSocket sessions and MCP streams watch; the simulator stops with it.
+        let upkeep = tokio::spawn(gateway_upkeep(Arc::clone(&self.gateway), closing.clone()));
         let on_signal = {
-            let (closing, stop) = (closing.clone(), stop.clone());
+            let closing = closing.clone();
             tokio::spawn(async move {
                 tokio::select! {
                     () = shutdown => tracing::info!("shutting down"),
                     () = closing.cancelled() => {}
                 }
-                stop.stop();
                 closing.cancel();
             })
         };
         crate::gateway::server::serve(self.listener, app, self.limits, closing.clone()).await;
         closing.cancel();
-        let _ = on_signal.await;
-        upkeep.abort();
+        let _ = tokio::join!(on_signal, upkeep);
         runner.join().await?;
         tracing::info!("stopped cleanly");
         Ok(())
@@ -211,10 +208,13 @@ impl Application {
 
 /// Reloads keys every second (so `madbus keys` changes apply at once), trims the
 /// throttling state, and folds recorded latencies into the metrics' histograms.
-async fn gateway_upkeep(gateway: Arc<Gateway>) {
+async fn gateway_upkeep(gateway: Arc<Gateway>, stop: tokio_util::sync::CancellationToken) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
         if let Err(e) = gateway.keys.refresh().await {
             tracing::warn!(error = %e, "reloading API keys failed");
         }

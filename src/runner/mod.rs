@@ -6,10 +6,10 @@
 pub mod live;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::feed::Feed;
 use crate::sim::{Records, World};
@@ -32,19 +32,6 @@ pub struct RunnerConfig {
     pub retention: Duration,
     /// Show a progress bar while backfilling (on a terminal).
     pub progress_bar: bool,
-}
-
-/// Stops the runner from another thread or task.
-#[derive(Clone, Default)]
-pub struct StopSignal(Arc<AtomicBool>);
-
-impl StopSignal {
-    pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    pub fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
 }
 
 /// The running simulator: join it to wait until every record is written.
@@ -88,7 +75,7 @@ pub fn spawn(
     live: Arc<LiveState>,
     feed: Feed,
     config: RunnerConfig,
-    stop: StopSignal,
+    stop: CancellationToken,
 ) -> RunnerHandle {
     let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
     let writer = tokio::spawn(write_loop(
@@ -133,7 +120,7 @@ fn step_loop(
     live: Arc<LiveState>,
     feed: Feed,
     config: RunnerConfig,
-    stop: StopSignal,
+    stop: CancellationToken,
 ) {
     let tick = world.config().tick_ms;
     let backfill_from = world.time();
@@ -162,7 +149,7 @@ fn step_loop(
         tx.blocking_send((batch, ack)).is_ok() && written.is_none_or(|w| w.recv().is_ok())
     };
 
-    while !stop.is_stopped() {
+    while !stop.is_cancelled() {
         let target = match &pace {
             Some(p) => p.target(),
             None => Millis::now(),
@@ -233,7 +220,7 @@ async fn write_loop(
     store: Arc<dyn Store>,
     live: Arc<LiveState>,
     retention: Duration,
-    stop: StopSignal,
+    stop: CancellationToken,
 ) -> Unwritten {
     let mut last_prune: Option<Millis> = None;
     let mut rows_total: u64 = 0;
@@ -283,7 +270,7 @@ async fn write_with_retries(
     store: &dyn Store,
     live: &LiveState,
     batch: &Batch,
-    stop: &StopSignal,
+    stop: &CancellationToken,
 ) -> Option<u64> {
     let mut delay = std::time::Duration::from_millis(100);
     loop {
@@ -298,7 +285,7 @@ async fn write_with_retries(
             Err(e) => {
                 tracing::error!(error = %e, "store write failed; retrying");
                 live.set_store_error(Some(e.to_string()));
-                if stop.is_stopped() && delay > std::time::Duration::from_secs(2) {
+                if stop.is_cancelled() && delay > std::time::Duration::from_secs(2) {
                     tracing::error!(
                         "stopping with a batch that cannot be written; later batches are not \
                          written either, so the saved world stays consistent with the rows"
