@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::gateway::{Gateway, GatewayConfig, KeyRing, ServerLimits, keys};
-use crate::http::{self, AppState};
+use crate::http;
 use crate::mcp::{self, McpHttpConfig};
 use crate::network::{self, Network};
 use crate::query::Query;
@@ -18,6 +18,7 @@ use crate::runner::{self, LiveState, RunnerConfig};
 use crate::sim::{SimConfig, World, WorldState};
 use crate::store::{SqliteStore, Store};
 use crate::time::{Duration, Millis};
+use crate::web::AppState;
 use std::io::IsTerminal;
 
 #[derive(Debug, Clone)]
@@ -85,6 +86,8 @@ pub struct Application {
     world: World,
     runner_config: RunnerConfig,
     mcp: McpHttpConfig,
+    ws: crate::ws::WsConfig,
+    map: http::MapConfig,
     limits: ServerLimits,
 }
 
@@ -126,11 +129,6 @@ impl Application {
                 store,
                 live,
                 started: Instant::now(),
-                ws: crate::ws::Connections::new(crate::ws::WsConfig {
-                    allowed_origins: settings.gateway.cors_origins.clone(),
-                    ..settings.ws.clone()
-                }),
-                map: Arc::new(settings.map.clone()),
                 closing: tokio_util::sync::CancellationToken::new(),
             },
             world,
@@ -144,6 +142,11 @@ impl Application {
                 allowed_origins: settings.gateway.cors_origins.clone(),
                 max_body_bytes: settings.gateway.body_limit_bytes,
             },
+            ws: crate::ws::WsConfig {
+                allowed_origins: settings.gateway.cors_origins.clone(),
+                ..settings.ws
+            },
+            map: settings.map,
             limits: settings.server,
         })
     }
@@ -176,12 +179,19 @@ impl Application {
             closing.clone(),
         );
         tracing::info!(addr = %self.listener.local_addr()?, "listening");
-        let protected = http::protected_routes().merge(mcp::router(
-            self.state.query.clone(),
-            &self.mcp,
-            closing.clone(),
-        ));
-        let routes = http::public_routes()
+        // One router per interface, merged; the gateway guards all but the public ones.
+        let protected = http::protected_routes()
+            .merge(crate::ws::router(self.ws))
+            .merge(mcp::router(
+                self.state.query.clone(),
+                &self.mcp,
+                closing.clone(),
+            ))
+            .route(
+                "/metrics",
+                axum::routing::get(crate::gateway::metrics::render),
+            );
+        let routes = http::public_routes(self.map)
             .merge(self.gateway.protect(protected))
             .fallback(http::no_route)
             .with_state(self.state);

@@ -20,4 +20,5 @@ pub mod sim;
 pub mod store;
 pub mod time;
 pub mod verify;
+pub mod web;
 pub mod ws;

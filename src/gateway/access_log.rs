@@ -11,8 +11,8 @@ use axum::response::Response;
 use rand::RngExt;
 
 use super::{AuthFailure, Principal};
-use crate::http::ApiError;
 use crate::time::Millis;
+use crate::web::ApiError;
 
 /// Query parameters whose values are never logged.
 const SECRET_PARAMS: [&str; 5] = ["api_key", "apikey", "key", "token", "x-api-key"];

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 
 use super::{Gateway, MAX_TRACKED_ADDRESSES};
-use crate::http::{ApiError, ErrorKind};
 use crate::time::Millis;
+use crate::web::{ApiError, ErrorKind};
 
 /// Why authentication failed, for the access log's `authorizerError`.
 #[derive(Debug, Clone)]

@@ -132,7 +132,7 @@ impl Gateway {
             .layer(tower_http::limit::RequestBodyLimitLayer::new(
                 self.config.body_limit_bytes,
             ))
-            .layer(axum::middleware::from_fn(crate::http::render_errors))
+            .layer(axum::middleware::from_fn(crate::web::render_errors))
             .layer(self.cors.clone())
             .layer(axum::middleware::from_fn(cors::preflight_no_content))
             .layer(axum::middleware::from_fn(access_log::access_log))

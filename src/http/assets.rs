@@ -2,14 +2,15 @@
 //! the binary, Leaflet included (vendored from npm, BSD-2-Clause), so the page works with no
 //! internet; map tiles are drawn only when `--map-tiles` names a tile server.
 
-use axum::extract::State;
+use std::sync::Arc;
+
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::AppState;
+use crate::web::AppState;
 
 /// The map's optional tile layer.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -68,15 +69,16 @@ fn serve(content_type: &'static str, body: &'static str) -> Response {
     response
 }
 
-pub fn router() -> Router<AppState> {
+/// The page and its assets; `/map-config.json` answers `map`.
+pub fn router(map: MapConfig) -> Router<AppState> {
+    let map = Arc::new(map);
     ASSETS
         .iter()
         .fold(Router::new(), |router, &(path, content_type, body)| {
             router.route(path, get(move || async move { serve(content_type, body) }))
         })
-        .route("/map-config.json", get(map_config))
-}
-
-async fn map_config(State(state): State<AppState>) -> Json<MapConfig> {
-    Json(state.map.as_ref().clone())
+        .route(
+            "/map-config.json",
+            get(move || async move { Json(map.as_ref().clone()) }),
+        )
 }

@@ -8,8 +8,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::AppState;
 use crate::runner::Phase;
+use crate::web::AppState;
 
 /// The simulator counts as stalled when it has made no progress for this long.
 const STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
@@ -75,7 +75,7 @@ async fn health(State(state): State<AppState>) -> Response {
     if starting {
         response.headers_mut().insert(
             axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from(crate::http::NOT_READY_RETRY_S),
+            axum::http::HeaderValue::from(crate::web::NOT_READY_RETRY_S),
         );
     }
     response

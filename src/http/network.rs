@@ -4,9 +4,9 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::AppState;
-use super::error::ApiError;
 use crate::query::metadata::{BusSummary, LineDetail, LineSummary, StopArrivalsView, StopView};
+use crate::web::ApiError;
+use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::AppState;
+use crate::web::AppState;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/openapi.json", get(|| async { Json(document().clone()) }))

@@ -5,10 +5,10 @@ use axum::extract::{Path, Query as QueryString, State};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::AppState;
-use super::error::ApiError;
 use crate::query::QueryForm;
 use crate::query::views::{Answer, BusPositionView, LineSnapshotView, PeopleCountView, SensorView};
+use crate::web::ApiError;
+use crate::web::AppState;
 
 type Pairs = QueryString<Vec<(String, String)>>;
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::tools::{self, ToolError};
-use crate::http::{ApiError, AppState, ErrorKind};
+use crate::web::{ApiError, AppState, ErrorKind};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,7 +41,7 @@ impl From<ToolError> for ApiError {
             ToolError::UnknownTool(_) | ToolError::NotFound(_) => ErrorKind::NotFound,
             ToolError::BadRequest(_) => ErrorKind::BadRequest,
             ToolError::NotReady(m) => {
-                return ApiError::unavailable(m, crate::http::NOT_READY_RETRY_S)
+                return ApiError::unavailable(m, crate::web::NOT_READY_RETRY_S)
                     .with_field("success", Value::Bool(false));
             }
             ToolError::Internal => ErrorKind::InternalServerError,

@@ -69,8 +69,8 @@ pub async fn check_body(request: Request, next: Next, max_body: usize) -> Respon
     let bytes: Bytes = match axum::body::to_bytes(body, max_body).await {
         Ok(b) => b,
         Err(_) => {
-            return crate::http::ApiError::new(
-                crate::http::ErrorKind::PayloadTooLarge,
+            return crate::web::ApiError::new(
+                crate::web::ErrorKind::PayloadTooLarge,
                 format!("The request body is larger than {max_body} bytes"),
             )
             .into_response();

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use server::McpServer;
 
-use crate::http::AppState;
 use crate::query::Query;
+use crate::web::AppState;
 
 /// The `Host` values `/mcp` answers by default: loopback only, against DNS rebinding. A
 /// server behind a proxy or in a container lists its public names (`--allowed-hosts`).

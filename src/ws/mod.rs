@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::gateway::Principal;
-use crate::http::{ApiError, AppState, ErrorKind};
+use crate::web::{ApiError, AppState, ErrorKind};
 
 pub use protocol::ServerMessage;
 
@@ -125,18 +125,23 @@ impl Connections {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/ws", get(upgrade))
+/// `GET /ws`, holding its connection caps.
+pub fn router(config: WsConfig) -> Router<AppState> {
+    let connections = Connections::new(config);
+    Router::new()
+        .route("/ws", get(upgrade))
+        .layer(Extension(connections))
 }
 
 async fn upgrade(
     State(state): State<AppState>,
+    Extension(connections): Extension<Arc<Connections>>,
     Extension(who): Extension<Principal>,
     headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     let origin = headers.get(axum::http::header::ORIGIN);
-    if !crate::gateway::origin_allowed(&state.ws.config().allowed_origins, origin) {
+    if !crate::gateway::origin_allowed(&connections.config().allowed_origins, origin) {
         let shown = origin.and_then(|o| o.to_str().ok()).unwrap_or("?");
         return ApiError::new(
             ErrorKind::Forbidden,
@@ -144,11 +149,11 @@ async fn upgrade(
         )
         .into_response();
     }
-    let slot = match state.ws.acquire(&who) {
+    let slot = match connections.acquire(&who) {
         Ok(slot) => slot,
         Err(message) => return ApiError::new(ErrorKind::TooManyRequests, message).into_response(),
     };
-    let config = state.ws.config().clone();
+    let config = connections.config().clone();
     let max = config.max_message_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)

@@ -12,9 +12,9 @@ use tokio::sync::broadcast::error::RecvError;
 use super::protocol::{ClientMessage, ServerMessage};
 use super::{Slot, WsConfig};
 use crate::feed::{Batch, Topic};
-use crate::http::AppState;
 use crate::query::{Query, QueryError, QueryForm};
 use crate::time::Millis;
+use crate::web::AppState;
 
 /// Topics a new client gets until it chooses.
 const DEFAULT_TOPICS: [Topic; 2] = [Topic::Positions, Topic::Arrivals];
