@@ -3,7 +3,7 @@
 //! Data flows one way: [`network`] file -> [`sim`] world (one tick at a time, driven by
 //! [`runner`]) -> [`store`] and the live state -> one [`query`] layer -> the outward
 //! interfaces: REST ([`http`]), the WebSocket [`feed`] ([`ws`]) and MCP ([`mcp`]), behind
-//! the [`gateway`].
+//! the [`gateway`]; what they share (state, the error type) is in [`web`], below them all.
 //! [`app::Application`] assembles them; [`cli`] is the command line.
 
 pub mod app;
