@@ -16,7 +16,7 @@ use crate::network::{self, Network};
 use crate::query::Query;
 use crate::runner::{self, LiveState, RunnerConfig};
 use crate::sim::{SimConfig, World, WorldState};
-use crate::store::{SqliteStore, Store};
+use crate::store::{Store, StoreUrl};
 use crate::time::{Duration, Millis};
 use crate::web::AppState;
 use std::io::IsTerminal;
@@ -24,7 +24,9 @@ use std::io::IsTerminal;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// Where the demo key is written on a first start (and the default store).
     pub data_dir: PathBuf,
+    pub store: StoreUrl,
     /// The network file; `None` is the built-in default.
     pub network_file: Option<PathBuf>,
     pub sim: SimConfig,
@@ -49,6 +51,7 @@ impl Settings {
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            store: StoreUrl::choose(None, &data_dir),
             data_dir,
             network_file: None,
             sim: SimConfig::default(),
@@ -105,10 +108,9 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
-        let store = SqliteStore::open(&settings.data_dir)
-            .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?;
-        tracing::info!(path = %store.path().display(), "store open");
-        let store: Arc<dyn Store> = Arc::new(store);
+        let store = (settings.store.open())
+            .with_context(|| format!("opening the store {}", settings.store))?;
+        tracing::info!(store = %settings.store, "store open");
         let world = restore_or_create(&network, settings.sim, &*store, settings.backfill).await?;
         let keys = KeyRing::new(Arc::clone(&store), settings.shared_key.as_deref());
         keys.refresh().await?;

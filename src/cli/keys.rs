@@ -4,12 +4,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Subcommand;
 
 use crate::gateway::keys::{self, check_group};
-use crate::store::{SqliteStore, Store};
+use crate::store::{Store, StoreUrl};
 use crate::time::{Duration, Millis};
 
 #[derive(clap::Args)]
@@ -22,6 +21,9 @@ pub struct KeysArgs {
         global = true
     )]
     data_dir: PathBuf,
+    /// The store, as a URL: `sqlite:DIR` (default: the SQLite file in --data-dir).
+    #[arg(long, env = "MADBUS_STORE", global = true)]
+    store: Option<StoreUrl>,
     #[command(subcommand)]
     command: KeysCommand,
 }
@@ -64,8 +66,9 @@ pub fn run(args: KeysArgs) -> ExitCode {
 }
 
 async fn execute(args: KeysArgs) -> Result<(), String> {
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&args.data_dir).map_err(|e| e.to_string())?);
+    let store = StoreUrl::choose(args.store, &args.data_dir)
+        .open()
+        .map_err(|e| e.to_string())?;
     let now = Millis::now();
     match args.command {
         KeysCommand::Create { group, expires } => {

@@ -13,13 +13,16 @@ use crate::mcp::McpServer;
 use crate::mcp::remote::RemoteTools;
 use crate::query::Query;
 use crate::runner::LiveState;
-use crate::store::SqliteStore;
+use crate::store::StoreUrl;
 
 #[derive(clap::Args)]
 pub struct McpArgs {
     /// Where the store lives (as for `serve`).
     #[arg(long, env = "MADBUS_DATA_DIR", default_value = "./madbus-data")]
     data_dir: PathBuf,
+    /// The store, as a URL: `sqlite:DIR` (default: the SQLite file in --data-dir).
+    #[arg(long, env = "MADBUS_STORE")]
+    store: Option<StoreUrl>,
     /// The network file the data was recorded with (default: the built-in one).
     #[arg(long, env = "MADBUS_NETWORK")]
     network: Option<PathBuf>,
@@ -59,8 +62,9 @@ async fn serve(args: McpArgs) -> anyhow::Result<()> {
         }
         _ => {
             let network = Arc::new(crate::app::load_network(args.network.as_deref())?);
-            let store = Arc::new(SqliteStore::open_read_only(&args.data_dir)?);
-            tracing::info!(store = %store.path().display(), "serving the local data's tools over stdio (read-only)");
+            let url = StoreUrl::choose(args.store, &args.data_dir);
+            let store = url.open_read_only()?;
+            tracing::info!(store = %url, "serving the local data's tools over stdio (read-only)");
             // Read-only beside the files: what is stored is all there is, so it is ready.
             let live = Arc::new(LiveState::default());
             live.set_phase(crate::runner::Phase::Live);

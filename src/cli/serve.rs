@@ -9,6 +9,7 @@ use crate::app::{Application, Settings};
 use crate::gateway::{GatewayConfig, ServerLimits};
 use crate::http::MapConfig;
 use crate::sim::SimConfig;
+use crate::store::StoreUrl;
 use crate::time::Duration;
 use crate::ws::WsConfig;
 
@@ -20,6 +21,9 @@ pub struct ServeArgs {
     /// Where the store and the saved world live.
     #[arg(long, env = "MADBUS_DATA_DIR", default_value = "./madbus-data")]
     data_dir: PathBuf,
+    /// The store, as a URL: `sqlite:DIR` (default: the SQLite file in --data-dir).
+    #[arg(long, env = "MADBUS_STORE")]
+    store: Option<StoreUrl>,
     /// Network file (default: the built-in data/lines.yaml).
     #[arg(long, env = "MADBUS_NETWORK")]
     network: Option<PathBuf>,
@@ -145,6 +149,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     };
     let settings = Settings {
         bind: args.bind,
+        store: StoreUrl::choose(args.store, &args.data_dir),
         data_dir: args.data_dir,
         network_file: args.network,
         sim: SimConfig {

@@ -10,7 +10,6 @@ use anyhow::Context;
 
 use crate::app::{Application, Settings};
 use crate::gateway::keys;
-use crate::store::{SqliteStore, Store};
 use crate::time::{Duration, Millis};
 use crate::verify::{self, Report, VerifyConfig};
 
@@ -125,10 +124,12 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<Report> {
 async fn verify_local(args: VerifyArgs) -> anyhow::Result<Report> {
     let dir = tempfile::tempdir().context("making a temporary data dir")?;
     let new = keys::generate(LOCAL_GROUP, Millis::now(), None);
-    SqliteStore::open(dir.path())?
+    let mut settings = Settings::new(dir.path().to_path_buf());
+    settings
+        .store
+        .open()?
         .insert_key(new.record.clone())
         .await?;
-    let mut settings = Settings::new(dir.path().to_path_buf());
     settings.bind = "127.0.0.1:0".parse().expect("a valid address");
     settings.backfill = LOCAL_BACKFILL.parse().expect("a valid duration");
     settings.speed = 60.0;

@@ -4,6 +4,9 @@
 
 mod sqlite;
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 pub use sqlite::SqliteStore;
@@ -11,6 +14,56 @@ pub use sqlite::SqliteStore;
 use crate::network::BusId;
 use crate::sim::{BusArrival, BusPosition, EntityType, PeopleCount, Records, SensorReading};
 use crate::time::Millis;
+
+/// Which store to use, parsed once at the edge from `--store` (`sqlite:DIR`; without it,
+/// the SQLite file in `--data-dir`). The one place that names an implementation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// The embedded store: `madbus.db` in this directory.
+    Sqlite(PathBuf),
+}
+
+impl StoreUrl {
+    /// `--store` when given, else the SQLite store in `data_dir`.
+    pub fn choose(store: Option<StoreUrl>, data_dir: &Path) -> Self {
+        store.unwrap_or_else(|| StoreUrl::Sqlite(data_dir.to_path_buf()))
+    }
+
+    /// Opens (creating and migrating if needed) the store.
+    pub fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+        match self {
+            StoreUrl::Sqlite(dir) => Ok(Arc::new(SqliteStore::open(dir)?)),
+        }
+    }
+
+    /// Opens an existing store for reading only: nothing is created or changed.
+    pub fn open_read_only(&self) -> Result<Arc<dyn Store>, StoreError> {
+        match self {
+            StoreUrl::Sqlite(dir) => Ok(Arc::new(SqliteStore::open_read_only(dir)?)),
+        }
+    }
+}
+
+impl std::str::FromStr for StoreUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some(("sqlite", dir)) if !dir.is_empty() => Ok(StoreUrl::Sqlite(PathBuf::from(dir))),
+            Some(("postgres" | "postgresql", _)) => {
+                Err("PostgreSQL stores are not supported yet: use sqlite:DIR".into())
+            }
+            _ => Err(format!("{s:?} is not a store: write sqlite:DIR")),
+        }
+    }
+}
+
+impl std::fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreUrl::Sqlite(dir) => write!(f, "sqlite:{}", dir.display()),
+        }
+    }
+}
 
 /// One of the recorded series, with the entity kind it is keyed by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -179,5 +232,34 @@ pub trait Store: Send + Sync + 'static {
     /// The newest row of `id`.
     async fn latest(&self, series: Series, id: &str) -> Result<Option<Row>, StoreError> {
         self.as_of(series, id, Millis::MAX).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls_parse_or_say_what_to_write() {
+        assert_eq!(
+            "sqlite:/var/lib/madbus".parse::<StoreUrl>(),
+            Ok(StoreUrl::Sqlite(PathBuf::from("/var/lib/madbus")))
+        );
+        let url = StoreUrl::Sqlite(PathBuf::from("data"));
+        assert_eq!(url.to_string().parse::<StoreUrl>(), Ok(url));
+        for bad in ["", "sqlite:", "mysql://x", "/just/a/path"] {
+            let e = bad.parse::<StoreUrl>().unwrap_err();
+            assert!(e.contains("sqlite:DIR"), "{bad}: {e}");
+        }
+        assert!(
+            "postgres://u@h/db"
+                .parse::<StoreUrl>()
+                .unwrap_err()
+                .contains("not supported yet")
+        );
+        assert_eq!(
+            StoreUrl::choose(None, Path::new("d")),
+            StoreUrl::Sqlite(PathBuf::from("d"))
+        );
     }
 }
