@@ -121,6 +121,9 @@ impl Application {
         let gateway =
             Arc::new(Gateway::new(keys, settings.gateway.clone()).map_err(anyhow::Error::msg)?);
         crate::gateway::metrics::handle();
+        runner::describe_metrics();
+        crate::feed::describe_metrics();
+        crate::ws::describe_metrics();
         let live = Arc::new(LiveState::default());
         Ok(Self {
             listener,

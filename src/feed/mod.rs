@@ -104,6 +104,11 @@ pub struct Feed {
     tx: broadcast::Sender<Arc<Batch>>,
 }
 
+/// Describes the feed's metrics (once a recorder is installed).
+pub fn describe_metrics() {
+    metrics::describe_counter!("madbus_events_published_total", "Live events published");
+}
+
 impl Feed {
     pub fn new(network: Arc<Network>) -> Self {
         let (tx, _) = broadcast::channel(RING);

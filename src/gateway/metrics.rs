@@ -1,4 +1,6 @@
-//! Prometheus metrics: one recorder for the process, rendered at `GET /metrics`.
+//! Prometheus metrics: one recorder for the process, rendered at `GET /metrics`. Each part
+//! describes its own metrics (the runner, the feed, the WebSocket interface); the gateway's
+//! are described here.
 
 use std::sync::OnceLock;
 
@@ -29,7 +31,7 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    use metrics::{describe_counter, describe_histogram};
     describe_counter!(
         "madbus_http_requests_total",
         "HTTP requests by route and status"
@@ -46,17 +48,6 @@ fn describe() {
         "madbus_throttled_requests_total",
         "Requests refused with 429, by scope"
     );
-    describe_histogram!(
-        "madbus_tick_duration_seconds",
-        "Time to compute one simulation step"
-    );
-    describe_histogram!(
-        "madbus_store_write_seconds",
-        "Time to write one batch to the store"
-    );
-    describe_counter!("madbus_rows_written_total", "Rows written to the store");
-    describe_gauge!("madbus_websocket_clients", "Connected WebSocket clients");
-    describe_counter!("madbus_events_published_total", "Live events published");
 }
 
 /// `GET /metrics`.

@@ -68,6 +68,19 @@ impl RunnerHandle {
     }
 }
 
+/// Describes the simulator's and the writer's metrics (once a recorder is installed).
+pub fn describe_metrics() {
+    metrics::describe_histogram!(
+        "madbus_tick_duration_seconds",
+        "Time to compute one simulation step"
+    );
+    metrics::describe_histogram!(
+        "madbus_store_write_seconds",
+        "Time to write one batch to the store"
+    );
+    metrics::describe_counter!("madbus_rows_written_total", "Rows written to the store");
+}
+
 /// Starts stepping `world` and writing what it records to `store`.
 pub fn spawn(
     world: World,

@@ -125,6 +125,11 @@ impl Connections {
     }
 }
 
+/// Describes the WebSocket interface's metrics (once a recorder is installed).
+pub fn describe_metrics() {
+    metrics::describe_gauge!("madbus_websocket_clients", "Connected WebSocket clients");
+}
+
 /// `GET /ws`, holding its connection caps.
 pub fn router(config: WsConfig) -> Router<AppState> {
     let connections = Connections::new(config);
