@@ -397,25 +397,40 @@ fn sh(command: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Unmounts a test's tmpfs when dropped.
-struct Unmount(String);
+/// A temporary directory with a tmpfs of `size` mounted on it, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
 
-impl Drop for Unmount {
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            sh(&format!(
+                "mount -t tmpfs -o size={size} tmpfs {}",
+                dir.path().display()
+            )),
+            "mounting a tmpfs needs root"
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
     fn drop(&mut self) {
-        sh(&format!("umount {}", self.0));
+        sh(&format!("umount {}", self.dir.path().display()));
     }
 }
 
 #[test]
 #[ignore = "needs root, to mount a small tmpfs"]
 fn a_full_disk_at_shutdown_leaves_no_gap() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = SmallDisk::mount("20m");
     let mount = dir.path().display().to_string();
-    assert!(
-        sh(&format!("mount -t tmpfs -o size=20m tmpfs {mount}")),
-        "mounting a tmpfs needs root"
-    );
-    let _unmount = Unmount(mount.clone());
     let server = common::ServerProcess::spawn(dir.path(), &["--backfill", "2d"]);
     // Wait until the disk is full and writes fail.
     let deadline = Instant::now() + StdDuration::from_secs(60);
@@ -440,13 +455,7 @@ fn a_full_disk_at_shutdown_leaves_no_gap() {
 #[test]
 #[ignore = "needs root, to mount a small tmpfs"]
 fn a_full_disk_while_live_turns_health_503_and_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let mount = dir.path().display().to_string();
-    assert!(
-        sh(&format!("mount -t tmpfs -o size=64m tmpfs {mount}")),
-        "mounting a tmpfs needs root"
-    );
-    let _unmount = Unmount(mount.clone());
+    let dir = SmallDisk::mount("64m");
     let server = common::ServerProcess::spawn(dir.path(), &["--backfill", "10m", "--speed", "600"]);
     server.wait_live(StdDuration::from_secs(60));
     let health = || {
