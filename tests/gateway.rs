@@ -356,6 +356,8 @@ async fn limits_and_unknown_routes() {
         .send()
         .await
         .unwrap();
+    // The unread body ends the connection, and the answer says so (no reuse race).
+    assert_eq!(r.headers()["connection"], "close");
     let (status, body) = error_of(r).await;
     assert_eq!(
         (status, body["error"].as_str()),

@@ -114,7 +114,7 @@ impl Query {
     /// Refuses time-series questions until the simulator is live: during the backfill the
     /// store holds only part of the history and "latest" is in the past.
     fn ready(&self) -> Result<(), QueryError> {
-        match self.live.status().phase {
+        match self.live.phase() {
             Phase::Live | Phase::Stopped => Ok(()),
             Phase::Starting => Err(QueryError::NotReady(
                 "madbus is starting; the data is not ready yet".into(),

@@ -102,6 +102,11 @@ impl LiveState {
             .clone()
     }
 
+    /// What the simulator is doing (without copying the rest of the status).
+    pub fn phase(&self) -> Phase {
+        self.status.read().unwrap_or_else(|p| p.into_inner()).phase
+    }
+
     /// Completes once the simulator runs live (at once if it already does).
     pub async fn until_live(&self) {
         loop {
@@ -109,7 +114,7 @@ impl LiveState {
             let changed = self.phase_changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            if self.status().phase == Phase::Live {
+            if self.phase() == Phase::Live {
                 return;
             }
             changed.await;

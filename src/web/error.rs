@@ -211,6 +211,13 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         HeaderValue::from_static("application/json"),
     );
     parts.headers.remove(header::CONTENT_LENGTH);
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The body was left unread, so the connection cannot carry another request: say so,
+        // or a client may send its next request on a socket about to close.
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     parts.extensions.insert(error);
     Response::from_parts(parts, Body::from(body.to_string()))
 }
