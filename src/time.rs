@@ -180,11 +180,6 @@ mod tests {
         assert!(Millis::parse("yesterday").is_err());
         assert!(Millis::parse("2026-13-01T00:00:00Z").is_err());
     }
-}
-
-#[cfg(test)]
-mod range_tests {
-    use super::*;
 
     #[test]
     fn both_ends_print_and_parse_in_both_forms() {

@@ -41,9 +41,10 @@ fn seconds_until(wait: std::time::Duration) -> u64 {
 }
 
 fn too_many(message: String, retry_after: u64, limit: Option<u32>) -> Response {
-    let mut response = ApiError::new(ErrorKind::TooManyRequests, message).into_response();
+    let mut response = ApiError::new(ErrorKind::TooManyRequests, message)
+        .retry_after(retry_after)
+        .into_response();
     let h = response.headers_mut();
-    h.insert("retry-after", HeaderValue::from(retry_after));
     if let Some(limit) = limit {
         h.insert("ratelimit-limit", HeaderValue::from(limit));
         h.insert("ratelimit-remaining", HeaderValue::from(0u32));

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -334,8 +334,8 @@ async fn connection(
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
-        // Both timeouts are this module's (see the module comment).
+        // Both timeouts are this module's (see the module comment): hyper's is off, so it
+        // needs no timer.
         .header_read_timeout(None)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .max_headers(100);

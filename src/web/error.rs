@@ -118,12 +118,14 @@ impl ApiError {
             retry_after: None,
         }
     }
+    /// Says when a retry may succeed (`Retry-After`, in seconds).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
     /// 503 with `Retry-After`.
     pub fn unavailable(message: impl Into<String>, retry_after_s: u64) -> Self {
-        Self {
-            retry_after: Some(retry_after_s),
-            ..Self::new(ErrorKind::ServiceUnavailable, message)
-        }
+        Self::new(ErrorKind::ServiceUnavailable, message).retry_after(retry_after_s)
     }
     pub fn with_field(mut self, name: &'static str, value: serde_json::Value) -> Self {
         self.extra.push((name, value));
