@@ -20,5 +20,6 @@ pub mod sim;
 pub mod store;
 pub mod time;
 pub mod verify;
+pub mod views;
 pub mod web;
 pub mod ws;

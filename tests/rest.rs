@@ -6,7 +6,7 @@ mod common;
 
 use common::{OpenApi, TestServer, add_key, test_settings};
 use madbus::query::views::{BusPositionView, PeopleCountView};
-use madbus::store::{RangeQuery, Row, Series, SqliteStore, Store};
+use madbus::store::{RangeQuery, Record, Series, SqliteStore, Store};
 use madbus::time::Millis;
 use serde_json::Value;
 
@@ -51,10 +51,10 @@ impl Api {
     }
 }
 
-fn positions(rows: Vec<Row>) -> Vec<Value> {
+fn positions(rows: Vec<Record>) -> Vec<Value> {
     rows.iter()
         .map(|r| match r {
-            Row::Position(p) => serde_json::to_value(BusPositionView::from(p)).unwrap(),
+            Record::Position(p) => serde_json::to_value(BusPositionView::from(p)).unwrap(),
             other => panic!("{other:?}"),
         })
         .collect()
@@ -209,7 +209,7 @@ async fn time_series_agree_with_the_store() {
         .unwrap()
         .unwrap()
     {
-        Row::People(p) => serde_json::to_value(PeopleCountView::from(&p)).unwrap(),
+        Record::People(p) => serde_json::to_value(PeopleCountView::from(&p)).unwrap(),
         other => panic!("{other:?}"),
     };
     assert_eq!(people, stored);

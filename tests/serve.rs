@@ -13,7 +13,7 @@ use madbus::app::{Application, Settings};
 use madbus::network::geo::{LatLon, haversine_m};
 use madbus::runner::LiveState;
 use madbus::sim::BusPosition;
-use madbus::store::{RangeQuery, Row, Series, SqliteStore, Store};
+use madbus::store::{RangeQuery, Record, Series, SqliteStore, Store};
 use madbus::time::{Duration, Millis};
 use tokio::sync::oneshot;
 
@@ -87,7 +87,7 @@ async fn all_positions(dir: &Path) -> HashMap<String, Vec<BusPosition>> {
             .rows
             .into_iter()
             .map(|r| match r {
-                Row::Position(p) => p,
+                Record::Position(p) => p,
                 other => panic!("not a position: {other:?}"),
             })
             .collect();

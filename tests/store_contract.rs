@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use madbus::network::{BusId, Network};
 use madbus::sim::{EntityType, Records, SimConfig, World};
-use madbus::store::{Batch, Checkpoint, RangeQuery, Row, Series, SqliteStore, Store};
+use madbus::store::{Batch, Checkpoint, RangeQuery, Record, Series, SqliteStore, Store};
 use madbus::time::Millis;
 
 /// 30 simulated minutes of the default network.
@@ -51,7 +51,7 @@ pub mod contract {
         let last = *positions_of(&rec, "B002").last().unwrap();
         assert_eq!(
             store.latest(Series::BusPositions, "B002").await.unwrap(),
-            Some(Row::Position(last.clone()))
+            Some(Record::Position(last.clone()))
         );
         let people = rec
             .people
@@ -60,7 +60,7 @@ pub mod contract {
             .unwrap();
         assert_eq!(
             store.latest(Series::PeopleCount, "S003").await.unwrap(),
-            Some(Row::People(people.clone()))
+            Some(Record::People(people.clone()))
         );
         let sensor = rec
             .sensors
@@ -72,7 +72,7 @@ pub mod contract {
                 .latest(Series::Sensors(EntityType::Bus), "B101")
                 .await
                 .unwrap(),
-            Some(Row::Sensor(sensor.clone()))
+            Some(Record::Sensor(sensor.clone()))
         );
         // A bus id asked for as a stop's sensors has no rows.
         assert_eq!(
@@ -96,13 +96,21 @@ pub mod contract {
             .as_of(Series::BusPositions, "B001", a.time)
             .await
             .unwrap();
-        assert_eq!(exact, Some(Row::Position(a.clone())), "exactly at a record");
+        assert_eq!(
+            exact,
+            Some(Record::Position(a.clone())),
+            "exactly at a record"
+        );
         let between = Millis(a.time.0 + (b.time.0 - a.time.0) / 2);
         let got = store
             .as_of(Series::BusPositions, "B001", between)
             .await
             .unwrap();
-        assert_eq!(got, Some(Row::Position(a.clone())), "between two records");
+        assert_eq!(
+            got,
+            Some(Record::Position(a.clone())),
+            "between two records"
+        );
         let before = Millis(list[0].time.0 - 1);
         assert_eq!(
             store
@@ -122,7 +130,7 @@ pub mod contract {
                 .as_of(Series::BusArrivals, "B003", arrival.time)
                 .await
                 .unwrap(),
-            Some(Row::Arrival(arrival.clone()))
+            Some(Record::Arrival(arrival.clone()))
         );
     }
 
@@ -130,9 +138,9 @@ pub mod contract {
         let rec = filled(store).await;
         let list = positions_of(&rec, "B101");
         let (from, to) = (list[3].time, list[200].time);
-        let expected: Vec<Row> = list[3..=200]
+        let expected: Vec<Record> = list[3..=200]
             .iter()
-            .map(|p| Row::Position((*p).clone()))
+            .map(|p| Record::Position((*p).clone()))
             .collect();
         let mut got = Vec::new();
         let mut after = None;
@@ -196,7 +204,7 @@ pub mod contract {
                 .as_of(Series::BusPositions, id.as_str(), t)
                 .await
                 .unwrap();
-            assert_eq!(Some(Row::Position(p.clone())), expected);
+            assert_eq!(Some(Record::Position(p.clone())), expected);
         }
     }
 
@@ -414,7 +422,7 @@ async fn sqlite_reopens_with_its_data_and_schema() {
             .latest(Series::BusPositions, last.bus_id.as_str())
             .await
             .unwrap(),
-        Some(Row::Position(last.clone()))
+        Some(Record::Position(last.clone()))
     );
     let _ = Arc::new(store);
 }

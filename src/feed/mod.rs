@@ -10,8 +10,8 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::network::Network;
-use crate::query::views::{BusArrivalView, BusPositionView, PeopleCountView, SensorView};
 use crate::sim::{EntityType, Records};
+use crate::views::{BusArrivalView, BusPositionView, PeopleCountView, SensorView};
 
 /// Batches kept for clients that are behind. At `--speed 60` a batch is about one simulated
 /// second, published every 17 ms: a client may fall about 4 s behind before it lags.

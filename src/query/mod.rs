@@ -17,7 +17,7 @@ use crate::feed::Feed;
 use crate::network::{BusId, Network};
 use crate::runner::{LiveState, Phase};
 use crate::sim::{BusPosition, EntityType};
-use crate::store::{RangeQuery, Row, Series, Store, StoreError};
+use crate::store::{RangeQuery, Record, Series, Store, StoreError};
 use crate::time::Millis;
 
 /// Why a query has no answer. Messages are for clients: they name what was wrong.
@@ -138,8 +138,8 @@ impl Query {
         id: &str,
         what: &str,
         form: QueryForm,
-        live: Option<Row>,
-        view: fn(&Row) -> Option<V>,
+        live: Option<Record>,
+        view: fn(&Record) -> Option<V>,
     ) -> Result<Answer<V>, QueryError> {
         self.ready()?;
         let no_data = |at: Option<Millis>| {
@@ -148,7 +148,7 @@ impl Query {
                 None => format!("No data yet for {what} {id}"),
             })
         };
-        let one = |row: Option<Row>, at| {
+        let one = |row: Option<Record>, at| {
             row.as_ref()
                 .and_then(view)
                 .map(Answer::One)
@@ -191,7 +191,7 @@ impl Query {
         form: QueryForm,
     ) -> Result<Answer<PeopleCountView>, QueryError> {
         self.check(Kind::Stop, "stop_id", stop_id)?;
-        let live = self.live.people(stop_id).map(Row::People);
+        let live = self.live.people(stop_id).map(Record::People);
         self.series(
             Series::PeopleCount,
             stop_id,
@@ -199,7 +199,7 @@ impl Query {
             form,
             live,
             |r| match r {
-                Row::People(p) => Some(p.into()),
+                Record::People(p) => Some(p.into()),
                 _ => None,
             },
         )
@@ -222,7 +222,7 @@ impl Query {
             EntityType::Stop => (Kind::Stop, "stop"),
         };
         self.check(check, "entity_id", entity_id)?;
-        let live = self.live.sensor(kind, entity_id).map(Row::Sensor);
+        let live = self.live.sensor(kind, entity_id).map(Record::Sensor);
         self.series(
             Series::Sensors(kind),
             entity_id,
@@ -230,7 +230,7 @@ impl Query {
             form,
             live,
             |r| match r {
-                Row::Sensor(s) => Some(s.into()),
+                Record::Sensor(s) => Some(s.into()),
                 _ => None,
             },
         )
@@ -243,7 +243,7 @@ impl Query {
         form: QueryForm,
     ) -> Result<Answer<BusPositionView>, QueryError> {
         self.check(Kind::Bus, "bus_id", bus_id)?;
-        let live = self.live.position(bus_id).map(Row::Position);
+        let live = self.live.position(bus_id).map(Record::Position);
         self.series(
             Series::BusPositions,
             bus_id,
@@ -251,7 +251,7 @@ impl Query {
             form,
             live,
             |r| match r {
-                Row::Position(p) => Some(p.into()),
+                Record::Position(p) => Some(p.into()),
                 _ => None,
             },
         )

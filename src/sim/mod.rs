@@ -5,7 +5,7 @@ pub mod records;
 mod world;
 
 pub use records::{
-    BusArrival, BusPosition, DoorStatus, EntityType, PeopleCount, Records, SensorReading,
+    BusArrival, BusPosition, DoorStatus, EntityType, PeopleCount, Record, Records, SensorReading,
 };
 pub use world::{
     DWELL_FIXED_S, DWELL_PER_ALIGHTING_S, DWELL_PER_BOARDING_S, MAX_LAYOVER_S, MIN_LAYOVER_S,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::network::{BusId, LineId, StopId};
 use crate::time::Millis;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EntityType {
     Bus,
@@ -30,7 +30,7 @@ impl EntityType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DoorStatus {
     Open,
@@ -103,6 +103,26 @@ pub struct BusArrival {
     pub alighted: u32,
     pub passengers_after: u32,
     pub waiting_after: u32,
+}
+
+/// One record of any series (a stored row, a live event).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Position(BusPosition),
+    People(PeopleCount),
+    Sensor(SensorReading),
+    Arrival(BusArrival),
+}
+
+impl Record {
+    pub fn time(&self) -> Millis {
+        match self {
+            Record::Position(r) => r.time,
+            Record::People(r) => r.time,
+            Record::Sensor(r) => r.time,
+            Record::Arrival(r) => r.time,
+        }
+    }
 }
 
 /// Everything recorded by one or more steps, in time order within each series.

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 pub use sqlite::SqliteStore;
 
 use crate::network::BusId;
-use crate::sim::{BusArrival, BusPosition, EntityType, PeopleCount, Records, SensorReading};
+pub use crate::sim::Record;
+use crate::sim::{BusPosition, EntityType, Records};
 use crate::time::Millis;
 
 /// Which store to use, parsed once at the edge from `--store` (`sqlite:DIR`; without it,
@@ -74,26 +75,6 @@ pub enum Series {
     BusArrivals,
 }
 
-/// One stored record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Row {
-    Position(BusPosition),
-    People(PeopleCount),
-    Sensor(SensorReading),
-    Arrival(BusArrival),
-}
-
-impl Row {
-    pub fn time(&self) -> Millis {
-        match self {
-            Row::Position(r) => r.time,
-            Row::People(r) => r.time,
-            Row::Sensor(r) => r.time,
-            Row::Arrival(r) => r.time,
-        }
-    }
-}
-
 /// Where the next page of a range starts: opaque to clients, checked when parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor(Millis);
@@ -132,7 +113,7 @@ pub struct RangeQuery {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
-    pub rows: Vec<Row>,
+    pub rows: Vec<Record>,
     /// Present when more rows match.
     pub next_cursor: Option<Cursor>,
 }
@@ -190,7 +171,12 @@ pub trait Store: Send + Sync + 'static {
     async fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError>;
 
     /// The last row of `id` with time <= `at` (an index seek).
-    async fn as_of(&self, series: Series, id: &str, at: Millis) -> Result<Option<Row>, StoreError>;
+    async fn as_of(
+        &self,
+        series: Series,
+        id: &str,
+        at: Millis,
+    ) -> Result<Option<Record>, StoreError>;
 
     /// Rows of `id` in `from..=to`, ascending, one page at a time.
     async fn range(&self, query: RangeQuery) -> Result<Page, StoreError>;
@@ -230,7 +216,7 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// The newest row of `id`.
-    async fn latest(&self, series: Series, id: &str) -> Result<Option<Row>, StoreError> {
+    async fn latest(&self, series: Series, id: &str) -> Result<Option<Record>, StoreError> {
         self.as_of(series, id, Millis::MAX).await
     }
 }

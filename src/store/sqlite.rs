@@ -11,7 +11,8 @@ use rusqlite::{
 };
 
 use super::{
-    ApiKeyRecord, Batch, Checkpoint, Page, RangeQuery, Row, Series, Store, StoreError, WriteStats,
+    ApiKeyRecord, Batch, Checkpoint, Page, RangeQuery, Record, Series, Store, StoreError,
+    WriteStats,
 };
 use crate::network::{BusId, Id};
 use crate::sim::{BusArrival, BusPosition, DoorStatus, EntityType, PeopleCount, SensorReading};
@@ -278,7 +279,7 @@ struct Layout {
     table: &'static str,
     /// Condition on `:id` (and `:kind` for sensors).
     key: &'static str,
-    decode: fn(&rusqlite::Row) -> rusqlite::Result<Row>,
+    decode: fn(&rusqlite::Row) -> rusqlite::Result<Record>,
 }
 
 fn layout(series: Series) -> Layout {
@@ -287,7 +288,7 @@ fn layout(series: Series) -> Layout {
             columns: "bus_id, t, line_id, latitude, longitude, speed_kmh, direction, passenger_count, next_stop_id, distance_to_next_stop_m, at_stop",
             table: "bus_positions",
             key: "bus_id = :id",
-            decode: |r| decode_position(r).map(Row::Position),
+            decode: |r| decode_position(r).map(Record::Position),
         },
         Series::PeopleCount => Layout {
             columns: "stop_id, t, count, line_ids",
@@ -300,7 +301,7 @@ fn layout(series: Series) -> Layout {
                     .filter(|s| !s.is_empty())
                     .map(parse_id)
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Row::People(PeopleCount {
+                Ok(Record::People(PeopleCount {
                     stop_id: parse_id(&r.get::<_, String>(0)?)?,
                     time: Millis(r.get(1)?),
                     count: r.get(2)?,
@@ -315,7 +316,7 @@ fn layout(series: Series) -> Layout {
             decode: |r| {
                 let kind: String = r.get(0)?;
                 let door: Option<String> = r.get(6)?;
-                Ok(Row::Sensor(SensorReading {
+                Ok(Record::Sensor(SensorReading {
                     entity_type: EntityType::parse(&kind)
                         .ok_or_else(|| corrupt("entity_type", &kind))?,
                     entity_id: r.get::<_, String>(1)?.into(),
@@ -334,7 +335,7 @@ fn layout(series: Series) -> Layout {
             table: "bus_arrivals",
             key: "bus_id = :id",
             decode: |r| {
-                Ok(Row::Arrival(BusArrival {
+                Ok(Record::Arrival(BusArrival {
                     bus_id: parse_id(&r.get::<_, String>(0)?)?,
                     time: Millis(r.get(1)?),
                     line_id: parse_id(&r.get::<_, String>(2)?)?,
@@ -427,7 +428,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn as_of(&self, series: Series, id: &str, at: Millis) -> Result<Option<Row>, StoreError> {
+    async fn as_of(
+        &self,
+        series: Series,
+        id: &str,
+        at: Millis,
+    ) -> Result<Option<Record>, StoreError> {
         let id = id.to_string();
         self.read(move |conn| {
             let l = layout(series);
