@@ -1,5 +1,5 @@
-//! The whole server assembled from settings: used by `madbus serve` and by the tests, which
-//! bind port 0 and drive the real thing.
+//! The whole server assembled from settings, by role: used by `madbus serve` and by the
+//! tests, which bind port 0 and drive the real thing.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,21 +8,50 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use axum::Router;
 
+use crate::feed::{FeedUrl, StatusCell};
 use crate::gateway::{Gateway, GatewayConfig, KeyRing, ServerLimits, keys};
 use crate::http;
+use crate::live::{self, LiveState};
 use crate::mcp::{self, McpHttpConfig};
 use crate::network::{self, Network};
 use crate::query::Query;
-use crate::runner::{self, LiveState, RunnerConfig};
+use crate::runner::{self, RunnerConfig};
 use crate::sim::{SimConfig, World, WorldState};
 use crate::store::{Store, StoreUrl};
 use crate::time::{Duration, Millis};
 use crate::web::AppState;
 use std::io::IsTerminal;
 
+/// What a process does (`--role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Role {
+    /// The simulator and every interface in one process.
+    #[default]
+    All,
+    /// Backfills, steps the world, writes the store and publishes the live feed; serves
+    /// `/health`, `/livez` and `/metrics` only.
+    Simulator,
+    /// Serves every interface from the store and the feed; writes nothing but keys. Any
+    /// number may run.
+    Api,
+}
+
+impl Role {
+    fn simulates(self) -> bool {
+        matches!(self, Role::All | Role::Simulator)
+    }
+    fn serves(self) -> bool {
+        matches!(self, Role::All | Role::Api)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub role: Role,
+    /// Where live events travel between processes.
+    pub feed: FeedUrl,
     pub bind: SocketAddr,
     /// Where the demo key is written on a first start (and the default store).
     pub data_dir: PathBuf,
@@ -50,6 +79,8 @@ impl Settings {
     /// Defaults as documented for `madbus serve`, on `data_dir`.
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
+            role: Role::All,
+            feed: FeedUrl::InProcess,
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             store: StoreUrl::choose(None, &data_dir),
             data_dir,
@@ -82,12 +113,19 @@ pub fn load_network(file: Option<&std::path::Path>) -> anyhow::Result<Network> {
     Ok(loaded.network)
 }
 
+/// What the simulator needs to start (in a role that simulates).
+struct Simulator {
+    world: World,
+    status: Arc<StatusCell>,
+    config: RunnerConfig,
+}
+
 pub struct Application {
+    role: Role,
     listener: tokio::net::TcpListener,
     state: AppState,
     gateway: Arc<Gateway>,
-    world: World,
-    runner_config: RunnerConfig,
+    simulator: Option<Simulator>,
     mcp: McpHttpConfig,
     ws: crate::ws::WsConfig,
     map: http::MapConfig,
@@ -103,6 +141,18 @@ impl Application {
                 settings.speed
             );
         }
+        let role = settings.role;
+        match (role, &settings.feed) {
+            (Role::Api, FeedUrl::InProcess) => anyhow::bail!(
+                "--role api needs --feed nats://HOST:PORT: an in-process feed cannot reach \
+                 the simulator's process"
+            ),
+            (Role::Simulator, FeedUrl::InProcess) => tracing::warn!(
+                "--role simulator with an in-process feed: nothing else receives live events \
+                 (give --feed nats://HOST:PORT for API processes)"
+            ),
+            _ => {}
+        }
         let network = Arc::new(load_network(settings.network_file.as_deref())?);
         // Bind before touching the data dir: a server that cannot listen changes nothing.
         let listener = tokio::net::TcpListener::bind(settings.bind)
@@ -110,13 +160,39 @@ impl Application {
             .with_context(|| format!("binding {}", settings.bind))?;
         let store = (settings.store.open())
             .with_context(|| format!("opening the store {}", settings.store))?;
-        tracing::info!(store = %settings.store, "store open");
-        let world = restore_or_create(&network, settings.sim, &*store, settings.backfill).await?;
+        tracing::info!(store = %settings.store, ?role, feed = %settings.feed, "store open");
+        let feed = settings
+            .feed
+            .connect(Arc::clone(&network), role.serves())
+            .await?;
+        let simulator = if role.simulates() {
+            let world =
+                restore_or_create(&network, settings.sim, &*store, settings.backfill).await?;
+            Some(Simulator {
+                world,
+                status: Arc::new(StatusCell::new(crate::sim::network_fingerprint(&network))),
+                config: RunnerConfig {
+                    speed: settings.speed,
+                    retention: settings.retention,
+                    progress_bar: settings.progress_bar,
+                },
+            })
+        } else {
+            None
+        };
         let keys = KeyRing::new(Arc::clone(&store), settings.shared_key.as_deref());
         keys.refresh().await?;
         if !keys.has_shared_key() && store.list_keys().await?.is_empty() {
-            create_demo_key(&*store, &settings.data_dir).await?;
-            keys.refresh().await?;
+            if role.simulates() {
+                // The store's owner makes the first key, once; API processes only read keys.
+                create_demo_key(&*store, &settings.data_dir).await?;
+                keys.refresh().await?;
+            } else {
+                tracing::warn!(
+                    "no API keys yet: the simulator creates the demo key on its first start \
+                     (or add one with `madbus keys create`); keys are reloaded every second"
+                );
+            }
         }
         let gateway =
             Arc::new(Gateway::new(keys, settings.gateway.clone()).map_err(anyhow::Error::msg)?);
@@ -124,24 +200,29 @@ impl Application {
         runner::describe_metrics();
         crate::feed::describe_metrics();
         crate::ws::describe_metrics();
-        let live = Arc::new(LiveState::default());
+        let live = Arc::new(match (&simulator, role.serves()) {
+            (Some(sim), false) => LiveState::of_simulator(Arc::clone(&sim.status)),
+            _ => LiveState::new(&network),
+        });
         Ok(Self {
+            role,
             listener,
             gateway,
             state: AppState {
-                query: Query::new(Arc::clone(&network), Arc::clone(&store), Arc::clone(&live)),
+                query: Query::new(
+                    Arc::clone(&network),
+                    Arc::clone(&store),
+                    Arc::clone(&live),
+                    Arc::clone(&feed),
+                ),
                 network,
                 store,
                 live,
+                feed,
                 started: Instant::now(),
                 closing: tokio_util::sync::CancellationToken::new(),
             },
-            world,
-            runner_config: RunnerConfig {
-                speed: settings.speed,
-                retention: settings.retention,
-                progress_bar: settings.progress_bar,
-            },
+            simulator,
             mcp: McpHttpConfig {
                 allowed_hosts: settings.allowed_hosts,
                 allowed_origins: settings.gateway.cors_origins.clone(),
@@ -175,28 +256,47 @@ impl Application {
         // The one stop signal: the connection loop, WebSocket sessions, MCP streams, the
         // simulator and the upkeep all watch it.
         let closing = self.state.closing.clone();
-        let runner = runner::spawn(
-            self.world,
-            Arc::clone(&self.state.store),
-            Arc::clone(&self.state.live),
-            self.state.query.feed().clone(),
-            self.runner_config,
-            closing.clone(),
-        );
-        tracing::info!(addr = %self.listener.local_addr()?, "listening");
-        // One router per interface, merged; the gateway guards all but the public ones.
-        let protected = http::protected_routes()
-            .merge(crate::ws::router(self.ws))
-            .merge(mcp::router(
-                self.state.query.clone(),
-                &self.mcp,
+        let state = &self.state;
+        let state_feed = Arc::clone(&state.feed);
+        let runner = self.simulator.map(|sim| {
+            runner::spawn(
+                sim.world,
+                Arc::clone(&state.store),
+                sim.status,
+                Arc::clone(&state.feed),
+                sim.config,
+                closing.clone(),
+            )
+        });
+        let follower = self.role.serves().then(|| {
+            tokio::spawn(live::follow(
+                Arc::clone(&state.live),
+                state.feed.subscribe(),
+                Arc::clone(&state.store),
+                Arc::clone(&state.network),
                 closing.clone(),
             ))
-            .route(
-                "/metrics",
-                axum::routing::get(crate::gateway::metrics::render),
-            );
-        let routes = http::public_routes(self.map)
+        });
+        tracing::info!(addr = %self.listener.local_addr()?, role = ?self.role, "listening");
+        // One router per interface, merged; the gateway guards all but the public ones.
+        let metrics = Router::new().route(
+            "/metrics",
+            axum::routing::get(crate::gateway::metrics::render),
+        );
+        let (public, protected) = if self.role.serves() {
+            let protected = http::protected_routes()
+                .merge(crate::ws::router(self.ws))
+                .merge(mcp::router(
+                    self.state.query.clone(),
+                    &self.mcp,
+                    closing.clone(),
+                ))
+                .merge(metrics);
+            (http::public_routes(self.map), protected)
+        } else {
+            (http::health_routes(), metrics)
+        };
+        let routes = public
             .merge(self.gateway.protect(protected))
             .fallback(http::no_route)
             .with_state(self.state);
@@ -215,7 +315,15 @@ impl Application {
         crate::gateway::server::serve(self.listener, app, self.limits, closing.clone()).await;
         closing.cancel();
         let _ = tokio::join!(on_signal, upkeep);
-        runner.join().await?;
+        if let Some(follower) = follower {
+            let _ = follower.await;
+        }
+        if let Some(runner) = runner {
+            let joined = runner.join().await;
+            // The simulator's last status ("stopped") reaches the other processes.
+            state_feed.flush().await;
+            joined?;
+        }
         tracing::info!("stopped cleanly");
         Ok(())
     }

@@ -12,6 +12,7 @@ pub mod feed;
 pub mod gateway;
 pub mod hex;
 pub mod http;
+pub mod live;
 pub mod mcp;
 pub mod network;
 pub mod query;

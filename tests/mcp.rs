@@ -36,7 +36,7 @@ async fn rest(server: &TestServer, key: &str, path: &str) -> Value {
 /// A recorded past time (a whole minute, half an hour before the simulator's clock), as
 /// epoch ms.
 fn past(server: &TestServer) -> i64 {
-    (server.live.status().sim_time.unwrap().0 - 30 * 60_000).div_euclid(60_000) * 60_000
+    (server.live.status().sim.sim_time.unwrap().0 - 30 * 60_000).div_euclid(60_000) * 60_000
 }
 
 fn call(report: &Value, i: usize) -> &Value {

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::time::{Duration as StdDuration, Instant};
 
 use madbus::app::{Application, Settings};
+use madbus::live::LiveState;
 use madbus::network::geo::{LatLon, haversine_m};
-use madbus::runner::LiveState;
 use madbus::sim::BusPosition;
 use madbus::store::{RangeQuery, Record, Series, SqliteStore, Store};
 use madbus::time::{Duration, Millis};
@@ -46,7 +46,7 @@ impl Running {
         tokio::time::timeout(StdDuration::from_secs(60), self.live.until_live())
             .await
             .unwrap_or_else(|_| panic!("never caught up: {:?}", self.live.status()));
-        let handover = self.live.status().sim_time.unwrap();
+        let handover = self.live.status().sim.sim_time.unwrap();
         tokio::time::sleep(extra).await;
         handover
     }

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use rmcp::ServiceExt;
 
+use crate::live::LiveState;
 use crate::mcp::McpServer;
 use crate::mcp::remote::RemoteTools;
 use crate::query::Query;
-use crate::runner::LiveState;
 use crate::store::StoreUrl;
 
 #[derive(clap::Args)]
@@ -66,9 +66,9 @@ async fn serve(args: McpArgs) -> anyhow::Result<()> {
             let store = url.open_read_only()?;
             tracing::info!(store = %url, "serving the local data's tools over stdio (read-only)");
             // Read-only beside the files: what is stored is all there is, so it is ready.
-            let live = Arc::new(LiveState::default());
-            live.set_phase(crate::runner::Phase::Live);
-            let query = Query::new(network, store, live);
+            let live = Arc::new(LiveState::settled(&network));
+            let feed = Arc::new(crate::feed::LocalFeed::new());
+            let query = Query::new(network, store, live, feed);
             McpServer::new(query).serve(stdio).await?.waiting().await
         }
     };

@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Simulate, record and serve (backfills history on first start).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Validate a network file and print a summary, or every error.
     CheckConfig(check_config::CheckConfigArgs),
     /// Manage API keys: create, list, revoke, rotate.
@@ -44,7 +44,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => {
             let _flush_on_exit = init_logging(LogTo::Stdout);
-            serve::run(args)
+            serve::run(*args)
         }
         Command::Mcp(args) => {
             // stdout carries the protocol.

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::app::{Application, Settings};
+use crate::app::{Application, Role, Settings};
+use crate::feed::FeedUrl;
 use crate::gateway::{GatewayConfig, ServerLimits};
 use crate::http::MapConfig;
 use crate::sim::SimConfig;
@@ -15,6 +16,15 @@ use crate::ws::WsConfig;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
+    /// What this process does: `all` (the simulator and every interface), `simulator`
+    /// (writes the store, publishes the feed; serves health and metrics) or `api` (serves
+    /// every interface; needs --feed nats://...).
+    #[arg(long, env = "MADBUS_ROLE", value_enum, default_value_t = Role::All)]
+    role: Role,
+    /// Where live events travel: `in-process` (one process) or `nats://HOST:PORT` (from
+    /// one simulator to any number of API processes).
+    #[arg(long, env = "MADBUS_FEED", default_value = "in-process")]
+    feed: FeedUrl,
     /// Address to listen on.
     #[arg(long, env = "MADBUS_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
@@ -148,6 +158,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     };
     let settings = Settings {
+        role: args.role,
+        feed: args.feed,
         bind: args.bind,
         store: StoreUrl::choose(args.store, &args.data_dir),
         data_dir: args.data_dir,

@@ -1,186 +1,163 @@
-//! The live feed: what the simulator records while it runs live, as events for the
-//! WebSocket clients (SPEC §4). Each event is serialised once, with the REST field names,
-//! and shared by every client; a client only filters by line and topic. The channel is a
-//! bounded ring: a client that falls behind misses events and is told, memory never grows.
+//! The live feed: what the simulator records while it runs live, as events, and what it
+//! says about itself ([`SimStatus`]), carried to every process that serves (SPEC §4, §7).
+//!
+//! One interface ([`Feed`]) with two transports: in the process ([`LocalFeed`], the default)
+//! or over NATS ([`NatsFeed`], `--feed nats://...`) from one simulator to any number of API
+//! processes. Either way a process's subscribers read one bounded ring: a subscriber that
+//! falls behind misses messages and is told ([`RecvError::Lagged`]); memory never grows.
+
+mod event;
+mod local;
+mod nats;
+mod status;
 
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
-use serde::Serialize;
+use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use crate::network::Network;
-use crate::sim::{EntityType, Records};
-use crate::views::{BusArrivalView, BusPositionView, PeopleCountView, SensorView};
+pub use event::{Batch, DecodeError, Event, Topic};
+pub use local::LocalFeed;
+pub use nats::NatsFeed;
+pub use status::{Phase, SimStatus, Status, StatusCell};
 
-/// Batches kept for clients that are behind. At `--speed 60` a batch is about one simulated
-/// second, published every 17 ms: a client may fall about 4 s behind before it lags.
+use crate::network::Network;
+
+/// Messages kept for subscribers that are behind. At `--speed 60` a batch is about one
+/// simulated second, published every 17 ms: a subscriber may fall about 4 s behind.
 pub const RING: usize = 256;
 
-/// What a client can subscribe to, besides lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Topic {
-    Positions = 0,
-    Arrivals = 1,
-    People = 2,
-    Sensors = 3,
-}
-
-impl Topic {
-    /// Its place in [`Topic::ALL`], for per-topic flags.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub const ALL: [Topic; 4] = [
-        Topic::Positions,
-        Topic::Arrivals,
-        Topic::People,
-        Topic::Sensors,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Topic::Positions => "positions",
-            Topic::Arrivals => "arrivals",
-            Topic::People => "people",
-            Topic::Sensors => "sensors",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Topic::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
-    /// The `type` of this topic's events.
-    pub fn event_type(self) -> &'static str {
-        match self {
-            Topic::Positions => "bus.position.updated",
-            Topic::Arrivals => "bus.arrival",
-            Topic::People => "people.count.updated",
-            Topic::Sensors => "sensor.updated",
-        }
-    }
-}
-
-/// One event, ready to send: `{"type": ..., "data": {REST fields}}`.
+/// What subscribers receive.
 #[derive(Debug, Clone)]
-pub struct Event {
-    pub topic: Topic,
-    /// Indices (into the network's lines) of the lines the event concerns.
-    pub lines: Box<[u32]>,
-    pub json: Utf8Bytes,
+pub enum FeedMessage {
+    Events(Arc<Batch>),
+    Status(Arc<SimStatus>),
+    /// The transport is down; nothing arrives until [`FeedMessage::Resumed`].
+    Interrupted(Arc<str>),
+    Resumed,
 }
 
-/// The events of one step (or a few), in the order they happened.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub events: Vec<Event>,
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RecvError {
+    /// The subscriber fell behind the ring and missed this many messages.
+    #[error("fell behind the feed: {0} messages missed")]
+    Lagged(u64),
+    #[error("the feed has closed")]
+    Closed,
 }
 
-#[derive(Serialize)]
-struct Envelope<'a, T> {
-    r#type: &'static str,
-    data: &'a T,
-}
+/// One subscriber's place in the ring.
+pub struct Subscriber(broadcast::Receiver<FeedMessage>);
 
-fn event<T: Serialize>(topic: Topic, lines: Box<[u32]>, data: &T) -> Event {
-    let json = serde_json::to_string(&Envelope {
-        r#type: topic.event_type(),
-        data,
-    })
-    .expect("views serialise to JSON");
-    Event {
-        topic,
-        lines,
-        json: json.into(),
+impl Subscriber {
+    pub async fn recv(&mut self) -> Result<FeedMessage, RecvError> {
+        self.0.recv().await.map_err(|e| match e {
+            broadcast::error::RecvError::Lagged(n) => RecvError::Lagged(n),
+            broadcast::error::RecvError::Closed => RecvError::Closed,
+        })
     }
 }
 
-/// The live feed's sending side; clients subscribe through the query layer.
+/// The transport's state, for health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedState {
+    /// `in-process` or `nats`.
+    pub kind: &'static str,
+    pub connected: bool,
+}
+
+/// A live feed: the simulator publishes to it, every serving process subscribes to it.
+#[async_trait]
+pub trait Feed: Send + Sync {
+    /// Sends one step's events to every subscriber (of every process).
+    async fn publish(&self, batch: Arc<Batch>);
+    /// Sends the simulator's status (at least once a second, and on every change).
+    async fn publish_status(&self, status: &SimStatus);
+    /// Messages from now on.
+    fn subscribe(&self) -> Subscriber;
+    fn state(&self) -> FeedState;
+    /// Sends what is still buffered (at a stop, so the last status gets out).
+    async fn flush(&self) {}
+}
+
+/// Which feed to use, parsed once at the edge from `--feed`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FeedUrl {
+    /// Within this process only (one process serves everything).
+    #[default]
+    InProcess,
+    /// A NATS server, `nats://host:port`.
+    Nats(String),
+}
+
+impl FeedUrl {
+    /// Connects; with `listen`, this process also receives what is published (a process
+    /// that serves the live data). A NATS server that is not up yet is retried in the
+    /// background, reported by [`Feed::state`].
+    pub async fn connect(
+        &self,
+        network: Arc<Network>,
+        listen: bool,
+    ) -> anyhow::Result<Arc<dyn Feed>> {
+        Ok(match self {
+            FeedUrl::InProcess => Arc::new(LocalFeed::new()),
+            FeedUrl::Nats(url) => NatsFeed::connect(url, network, listen).await?,
+        })
+    }
+}
+
+impl std::str::FromStr for FeedUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "in-process" => Ok(FeedUrl::InProcess),
+            _ if s.starts_with("nats://") && s.len() > "nats://".len() => {
+                Ok(FeedUrl::Nats(s.to_string()))
+            }
+            _ => Err(format!(
+                "{s:?} is not a feed: write nats://HOST:PORT, or in-process"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for FeedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FeedUrl::InProcess => f.write_str("in-process"),
+            FeedUrl::Nats(url) => f.write_str(&nats::redact(url)),
+        }
+    }
+}
+
+/// The bounded ring a process's subscribers read, whatever the transport.
 #[derive(Clone)]
-pub struct Feed {
-    network: Arc<Network>,
-    tx: broadcast::Sender<Arc<Batch>>,
+struct Ring(broadcast::Sender<FeedMessage>);
+
+impl Ring {
+    fn new() -> Self {
+        Self(broadcast::channel(RING).0)
+    }
+
+    fn send(&self, message: FeedMessage) {
+        // No subscriber is not an error: nobody is listening yet.
+        let _ = self.0.send(message);
+    }
+
+    fn subscribe(&self) -> Subscriber {
+        Subscriber(self.0.subscribe())
+    }
 }
 
 /// Describes the feed's metrics (once a recorder is installed).
 pub fn describe_metrics() {
     metrics::describe_counter!("madbus_events_published_total", "Live events published");
-}
-
-impl Feed {
-    pub fn new(network: Arc<Network>) -> Self {
-        let (tx, _) = broadcast::channel(RING);
-        Self { network, tx }
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Batch>> {
-        self.tx.subscribe()
-    }
-
-    /// Clients listening now.
-    pub fn receivers(&self) -> usize {
-        self.tx.receiver_count()
-    }
-
-    /// Publishes what was just recorded. Cheap when nobody listens.
-    pub fn publish(&self, records: &Records) {
-        if self.tx.receiver_count() == 0 || records.is_empty() {
-            return;
-        }
-        let batch = self.events(records);
-        let n = batch.events.len() as u64;
-        if n > 0 && self.tx.send(Arc::new(batch)).is_ok() {
-            metrics::counter!("madbus_events_published_total").increment(n);
-        }
-    }
-
-    fn line(&self, id: &str) -> Box<[u32]> {
-        self.network
-            .line_index(id)
-            .map(|i| vec![i as u32])
-            .unwrap_or_default()
-            .into()
-    }
-
-    fn stop_lines(&self, stop_id: &str) -> Box<[u32]> {
-        let Some(stop) = self.network.stop_index(stop_id) else {
-            return Box::default();
-        };
-        self.network.stops[stop]
-            .line_ids
-            .iter()
-            .filter_map(|l| self.network.line_index(l.as_str()))
-            .map(|i| i as u32)
-            .collect()
-    }
-
-    fn events(&self, records: &Records) -> Batch {
-        let mut events = Vec::with_capacity(records.len());
-        for p in &records.positions {
-            let view = BusPositionView::from(p);
-            events.push(event(Topic::Positions, self.line(&view.line_id), &view));
-        }
-        for a in &records.arrivals {
-            let view = BusArrivalView::from(a);
-            events.push(event(Topic::Arrivals, self.line(&view.line_id), &view));
-        }
-        for p in &records.people {
-            let view = PeopleCountView::from(p);
-            events.push(event(Topic::People, self.stop_lines(&view.stop_id), &view));
-        }
-        for s in &records.sensors {
-            let lines = match s.entity_type {
-                EntityType::Bus => self
-                    .network
-                    .bus_index(&s.entity_id)
-                    .map(|b| vec![self.network.buses[b].line as u32].into())
-                    .unwrap_or_default(),
-                EntityType::Stop => self.stop_lines(&s.entity_id),
-            };
-            events.push(event(Topic::Sensors, lines, &SensorView::from(s)));
-        }
-        Batch { events }
-    }
+    metrics::describe_counter!(
+        "madbus_events_received_total",
+        "Live events received from NATS"
+    );
+    metrics::describe_counter!(
+        "madbus_feed_errors_total",
+        "Feed messages that could not be sent or read, by what failed"
+    );
 }

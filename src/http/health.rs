@@ -1,5 +1,8 @@
 //! `GET /health`: public; 200 when every component works, 503 naming the one that does not,
-//! or 503 `starting` until the simulator is live. `GET /livez`: 200 while the process is up.
+//! or 503 `starting` until the simulator is live. Whatever the role, it reports the store,
+//! the simulator (its own, or as the feed last told it) and the feed (connected; in a
+//! process that serves, the age of the newest message, stale past [`STALE_AFTER`]).
+//! `GET /livez`: 200 while the process is up.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,7 +11,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::runner::Phase;
+use crate::feed::Phase;
+use crate::live::STALE_AFTER;
 use crate::web::AppState;
 
 /// The simulator counts as stalled when it has made no progress for this long.
@@ -27,6 +31,8 @@ async fn livez() -> Json<Value> {
 
 async fn health(State(state): State<AppState>) -> Response {
     let status = state.live.status();
+    let last_progress = status.last_progress;
+    let status = status.sim;
     let store = match (state.store.ping().await, &status.store_error) {
         (Err(e), _) => json!({"status": "unhealthy", "error": e.to_string()}),
         (Ok(()), Some(e)) => json!({"status": "unhealthy", "error": e}),
@@ -39,14 +45,14 @@ async fn health(State(state): State<AppState>) -> Response {
             "status": "ok", "phase": "backfilling",
             "progress": (done * 1000.0).round() / 1000.0, "sim_time": sim_time
         }),
-        Phase::Live if status.last_progress.elapsed() > STALL_AFTER => json!({
+        Phase::Live if last_progress.elapsed() > STALL_AFTER => json!({
             "status": "unhealthy", "phase": "live", "sim_time": sim_time,
-            "error": format!("no progress for {} s", status.last_progress.elapsed().as_secs())
+            "error": format!("no progress for {} s", last_progress.elapsed().as_secs())
         }),
         Phase::Live => json!({"status": "ok", "phase": "live", "sim_time": sim_time}),
         Phase::Stopped => json!({"status": "unhealthy", "phase": "stopped", "sim_time": sim_time}),
     };
-    let feed = json!({"status": "ok", "kind": "in-process"});
+    let feed = feed(&state);
     let healthy = [&store, &simulator, &feed]
         .iter()
         .all(|c| c["status"] == "ok");
@@ -79,4 +85,30 @@ async fn health(State(state): State<AppState>) -> Response {
         );
     }
     response
+}
+
+fn feed(state: &AppState) -> Value {
+    let transport = state.feed.state();
+    let mut feed =
+        json!({"status": "ok", "kind": transport.kind, "connected": transport.connected});
+    if !transport.connected {
+        feed["status"] = json!("unhealthy");
+        feed["error"] = json!("not connected; reconnecting");
+    }
+    if state.live.follows_feed() {
+        let seen = state.live.feed_seen();
+        let age = seen.last_message.map(|t| t.elapsed());
+        feed["last_message_age_s"] = json!(age.map(|a| (a.as_secs_f64() * 10.0).round() / 10.0));
+        if seen.interrupted {
+            feed["status"] = json!("unhealthy");
+            feed["error"] = json!("interrupted; reconnecting");
+        } else if age.is_some_and(|a| a > STALE_AFTER) {
+            feed["status"] = json!("unhealthy");
+            feed["error"] = json!(format!(
+                "stale: nothing from the simulator for over {} s",
+                STALE_AFTER.as_secs()
+            ));
+        }
+    }
+    feed
 }

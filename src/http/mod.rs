@@ -14,6 +14,11 @@ pub use assets::MapConfig;
 
 use crate::web::{ApiError, AppState};
 
+/// `/health` and `/livez`: all a process that only simulates serves in public.
+pub fn health_routes() -> Router<AppState> {
+    health::router()
+}
+
 /// Routes anyone may call.
 pub fn public_routes(map: MapConfig) -> Router<AppState> {
     health::router()

@@ -13,9 +13,9 @@ pub use form::{DEFAULT_LIMIT, FormError, MAX_LIMIT, QueryForm, limit_schema};
 pub use metadata::{BusSummary, LineDetail, LineSummary, StopOnLine, StopView};
 use views::{Answer, BusPositionView, LineSnapshotView, PageView, PeopleCountView, SensorView};
 
-use crate::feed::Feed;
+use crate::feed::{Feed, Phase, Subscriber};
+use crate::live::LiveState;
 use crate::network::{BusId, Network};
-use crate::runner::{LiveState, Phase};
 use crate::sim::{BusPosition, EntityType};
 use crate::store::{RangeQuery, Record, Series, Store, StoreError};
 use crate::time::Millis;
@@ -64,16 +64,21 @@ pub struct Query {
     network: Arc<Network>,
     store: Arc<dyn Store>,
     live: Arc<LiveState>,
-    feed: Feed,
+    feed: Arc<dyn Feed>,
 }
 
 impl Query {
-    pub fn new(network: Arc<Network>, store: Arc<dyn Store>, live: Arc<LiveState>) -> Self {
+    pub fn new(
+        network: Arc<Network>,
+        store: Arc<dyn Store>,
+        live: Arc<LiveState>,
+        feed: Arc<dyn Feed>,
+    ) -> Self {
         Self {
-            feed: Feed::new(Arc::clone(&network)),
             network,
             store,
             live,
+            feed,
         }
     }
 
@@ -81,13 +86,8 @@ impl Query {
         &self.network
     }
 
-    /// The live feed: the simulator publishes to it, clients subscribe through it.
-    pub fn feed(&self) -> &Feed {
-        &self.feed
-    }
-
     /// Live events from now on (a bounded ring: see [`crate::feed`]).
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<crate::feed::Batch>> {
+    pub fn subscribe(&self) -> Subscriber {
         self.feed.subscribe()
     }
 
@@ -117,7 +117,7 @@ impl Query {
         match self.live.phase() {
             Phase::Live | Phase::Stopped => Ok(()),
             Phase::Starting => Err(QueryError::NotReady(
-                "madbus is starting; the data is not ready yet".into(),
+                "madbus is starting (waiting for the simulator); the data is not ready yet".into(),
             )),
             Phase::Backfilling { done } => Err(QueryError::NotReady(format!(
                 "madbus is backfilling its history ({:.1} % done); the data is not ready yet",
@@ -126,9 +126,18 @@ impl Query {
         }
     }
 
+    /// A latest value from memory, when memory is current (else the store answers).
+    fn memory<T>(&self, get: impl FnOnce(&LiveState) -> Option<T>) -> Option<T> {
+        if self.live.current() {
+            get(&self.live)
+        } else {
+            None
+        }
+    }
+
     /// The simulated time now (the newest the live state has seen).
     pub fn now(&self) -> Millis {
-        self.live.status().sim_time.unwrap_or_else(Millis::now)
+        self.live.status().sim.sim_time.unwrap_or_else(Millis::now)
     }
 
     /// Runs one of the three forms on a series, viewing rows with `view`.
@@ -191,7 +200,7 @@ impl Query {
         form: QueryForm,
     ) -> Result<Answer<PeopleCountView>, QueryError> {
         self.check(Kind::Stop, "stop_id", stop_id)?;
-        let live = self.live.people(stop_id).map(Record::People);
+        let live = self.memory(|live| live.people(stop_id)).map(Record::People);
         self.series(
             Series::PeopleCount,
             stop_id,
@@ -222,7 +231,9 @@ impl Query {
             EntityType::Stop => (Kind::Stop, "stop"),
         };
         self.check(check, "entity_id", entity_id)?;
-        let live = self.live.sensor(kind, entity_id).map(Record::Sensor);
+        let live = self
+            .memory(|live| live.sensor(kind, entity_id))
+            .map(Record::Sensor);
         self.series(
             Series::Sensors(kind),
             entity_id,
@@ -243,7 +254,9 @@ impl Query {
         form: QueryForm,
     ) -> Result<Answer<BusPositionView>, QueryError> {
         self.check(Kind::Bus, "bus_id", bus_id)?;
-        let live = self.live.position(bus_id).map(Record::Position);
+        let live = self
+            .memory(|live| live.position(bus_id))
+            .map(Record::Position);
         self.series(
             Series::BusPositions,
             bus_id,
@@ -334,7 +347,7 @@ impl Query {
     async fn latest_positions(&self, bus_ids: &[BusId]) -> Result<Vec<BusPosition>, QueryError> {
         let live: Vec<_> = bus_ids
             .iter()
-            .filter_map(|id| self.live.position(id.as_str()))
+            .filter_map(|id| self.memory(|live| live.position(id.as_str())))
             .collect();
         if live.len() == bus_ids.len() {
             return Ok(live);

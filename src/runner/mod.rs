@@ -3,24 +3,27 @@
 //! same loop over one world. Every batch is written with the world state after it, so a
 //! restart resumes from exactly where the stored records end.
 
-pub mod live;
-
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::feed::Feed;
+use crate::feed::{Feed, Phase, StatusCell};
+use crate::network::Network;
 use crate::sim::{Records, World};
 use crate::store::{Batch, Checkpoint, Store};
 use crate::time::{Duration, Millis};
-pub use live::{LiveState, Phase, Status};
 
 /// Rows gathered before a write when behind the clock (one transaction each).
 const BATCH_ROWS: usize = 50_000;
 /// Batches waiting for the writer; a full queue slows the simulator, never memory.
 const WRITE_QUEUE: usize = 4;
+/// Live steps waiting to be published; when full (a slow feed), steps are not published:
+/// live clients miss them, the store has them all.
+const PUBLISH_QUEUE: usize = 64;
+/// The status is published at least this often (API processes judge staleness by it).
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often old rows are pruned, in simulated time.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -37,6 +40,7 @@ pub struct RunnerConfig {
 /// The running simulator: join it to wait until every record is written.
 pub struct RunnerHandle {
     stepper: tokio::task::JoinHandle<()>,
+    publisher: tokio::task::JoinHandle<()>,
     writer: tokio::task::JoinHandle<Unwritten>,
 }
 
@@ -54,6 +58,9 @@ impl RunnerHandle {
     pub async fn join(self) -> anyhow::Result<()> {
         if let Err(e) = self.stepper.await {
             anyhow::bail!("the simulator task failed: {e}");
+        }
+        if let Err(e) = self.publisher.await {
+            anyhow::bail!("the feed publisher task failed: {e}");
         }
         match self.writer.await {
             Err(e) => anyhow::bail!("the store writer task failed: {e}"),
@@ -79,14 +86,19 @@ pub fn describe_metrics() {
         "Time to write one batch to the store"
     );
     metrics::describe_counter!("madbus_rows_written_total", "Rows written to the store");
+    metrics::describe_counter!(
+        "madbus_steps_unpublished_total",
+        "Live steps not published because the feed was behind"
+    );
 }
 
-/// Starts stepping `world` and writing what it records to `store`.
+/// Starts stepping `world`, writing what it records to `store` and publishing it (once
+/// live) and the simulator's `status` to `feed`.
 pub fn spawn(
     world: World,
     store: Arc<dyn Store>,
-    live: Arc<LiveState>,
-    feed: Feed,
+    status: Arc<StatusCell>,
+    feed: Arc<dyn Feed>,
     config: RunnerConfig,
     stop: CancellationToken,
 ) -> RunnerHandle {
@@ -94,13 +106,53 @@ pub fn spawn(
     let writer = tokio::spawn(write_loop(
         rx,
         store,
-        Arc::clone(&live),
+        Arc::clone(&status),
         config.retention,
         stop.clone(),
     ));
+    let (events_tx, events_rx) = mpsc::channel::<Records>(PUBLISH_QUEUE);
+    let publisher = tokio::spawn(publish_loop(
+        events_rx,
+        Arc::clone(world.network()),
+        feed,
+        Arc::clone(&status),
+    ));
     let stepper =
-        tokio::task::spawn_blocking(move || step_loop(world, tx, live, feed, config, stop));
-    RunnerHandle { stepper, writer }
+        tokio::task::spawn_blocking(move || step_loop(world, tx, events_tx, status, config, stop));
+    RunnerHandle {
+        stepper,
+        publisher,
+        writer,
+    }
+}
+
+/// Serialises and publishes what the simulator hands over (off the simulation thread), and
+/// the status on every change and every [`STATUS_EVERY`]; ends after the simulator, with
+/// its last status.
+async fn publish_loop(
+    mut steps: mpsc::Receiver<Records>,
+    network: Arc<Network>,
+    feed: Arc<dyn Feed>,
+    status: Arc<StatusCell>,
+) {
+    let mut changes = status.changes();
+    let mut tick = tokio::time::interval(STATUS_EVERY);
+    loop {
+        tokio::select! {
+            records = steps.recv() => match records {
+                Some(records) => {
+                    let batch = crate::feed::Batch::of(&network, &records);
+                    feed.publish(Arc::new(batch)).await;
+                    continue;
+                }
+                None => break,
+            },
+            _ = tick.tick() => {}
+            changed = changes.changed() => if changed.is_err() { break },
+        }
+        feed.publish_status(&status.get().sim).await;
+    }
+    feed.publish_status(&status.get().sim).await;
 }
 
 /// A batch for the writer, and who to tell once it is written.
@@ -130,8 +182,8 @@ impl Pace {
 fn step_loop(
     mut world: World,
     tx: mpsc::Sender<Job>,
-    live: Arc<LiveState>,
-    feed: Feed,
+    events: mpsc::Sender<Records>,
+    status: Arc<StatusCell>,
     config: RunnerConfig,
     stop: CancellationToken,
 ) {
@@ -142,13 +194,9 @@ fn step_loop(
     let progress = Progress::new(backfill_from, config.progress_bar);
     let tick_seconds = metrics::histogram!("madbus_tick_duration_seconds");
 
-    // Hands the pending records (and the state after them) to the writer, and shows the
-    // newest of them as the live state; with `wait`, returns once they are written.
-    // False when the writer has gone.
+    // Hands the pending records (and the state after them) to the writer; with `wait`,
+    // returns once they are written. False when the writer has gone.
     let flush = |pending: &mut Records, world: &World, wait: bool| -> bool {
-        if !pending.is_empty() {
-            live.absorb(&newest(pending, world));
-        }
         let batch = Batch {
             records: std::mem::take(pending),
             checkpoint: Some(checkpoint(world)),
@@ -177,7 +225,7 @@ fn step_loop(
                 },
                 Some(_) => Phase::Live,
             };
-            live.set_progress(phase, world.time());
+            status.set_progress(phase, world.time());
             // Behind the clock (backfill, or a clock faster than the simulator): write in
             // large batches so memory stays bounded.
             if pending.len() >= BATCH_ROWS && !flush(&mut pending, &world, false) {
@@ -188,8 +236,8 @@ fn step_loop(
         // Caught up with the target: publish what is new to live clients, write it (the
         // whole backfill is written before the simulator says it is live), then wait for
         // the next tick.
-        if pace.is_some() {
-            feed.publish(&pending);
+        if pace.is_some() && !pending.is_empty() && events.try_send(pending.clone()).is_err() {
+            metrics::counter!("madbus_steps_unpublished_total").increment(1);
         }
         if (!pending.is_empty() || pace.is_none()) && !flush(&mut pending, &world, pace.is_none()) {
             break;
@@ -201,7 +249,7 @@ fn step_loop(
                 anchor_sim: world.time().max(Millis::now()),
                 speed: config.speed,
             });
-            live.set_progress(Phase::Live, world.time());
+            status.set_progress(Phase::Live, world.time());
             continue;
         }
         let wait_ms = (world.time().0 + tick - target.0) as f64 / config.speed;
@@ -209,29 +257,19 @@ fn step_loop(
             wait_ms.clamp(1.0, 100.0) as u64
         ));
     }
-    // Everything recorded so far is written, with the state that follows it.
-    flush(&mut pending, &world, false);
-    live.set_phase(Phase::Stopped);
-    tracing::info!(sim_time = %world.time(), "simulator stopped");
-}
-
-/// The newest record of each entity in `records`: each recording instant emits every bus
-/// (positions) or every stop and bus (people, sensors), so the newest are the last ones.
-fn newest(records: &Records, world: &World) -> Records {
-    let (buses, stops) = (world.network().buses.len(), world.network().stops.len());
-    let last = |n: usize, len: usize| len.saturating_sub(n);
-    Records {
-        positions: records.positions[last(buses, records.positions.len())..].to_vec(),
-        people: records.people[last(stops, records.people.len())..].to_vec(),
-        sensors: records.sensors[last(stops + buses, records.sensors.len())..].to_vec(),
-        arrivals: Vec::new(),
+    // Everything recorded so far is published (live) and written, with the state after it.
+    if pace.is_some() && !pending.is_empty() {
+        let _ = events.try_send(pending.clone());
     }
+    flush(&mut pending, &world, false);
+    status.set_phase(Phase::Stopped);
+    tracing::info!(sim_time = %world.time(), "simulator stopped");
 }
 
 async fn write_loop(
     mut rx: mpsc::Receiver<Job>,
     store: Arc<dyn Store>,
-    live: Arc<LiveState>,
+    status: Arc<StatusCell>,
     retention: Duration,
     stop: CancellationToken,
 ) -> Unwritten {
@@ -243,7 +281,7 @@ async fn write_loop(
         // Once a batch is lost, no later one may be written: its checkpoint would run ahead
         // of the rows and leave a hole that no restart fills.
         let written = if unwritten.batches == 0 {
-            write_with_retries(&*store, &live, &batch, &stop).await
+            write_with_retries(&*store, &status, &batch, &stop).await
         } else {
             None
         };
@@ -281,7 +319,7 @@ async fn write_loop(
 /// or `None` when the batch was given up.
 async fn write_with_retries(
     store: &dyn Store,
-    live: &LiveState,
+    status: &StatusCell,
     batch: &Batch,
     stop: &CancellationToken,
 ) -> Option<u64> {
@@ -292,12 +330,12 @@ async fn write_with_retries(
         metrics::histogram!("madbus_store_write_seconds").record(started.elapsed().as_secs_f64());
         match result {
             Ok(stats) => {
-                live.set_store_error(None);
+                status.set_store_error(None);
                 return Some(stats.rows_written);
             }
             Err(e) => {
                 tracing::error!(error = %e, "store write failed; retrying");
-                live.set_store_error(Some(e.to_string()));
+                status.set_store_error(Some(e.to_string()));
                 if stop.is_cancelled() && delay > std::time::Duration::from_secs(2) {
                     tracing::error!(
                         "stopping with a batch that cannot be written; later batches are not \

@@ -9,9 +9,10 @@ use std::time::Instant;
 
 pub use error::{ApiError, ErrorKind, NOT_READY_RETRY_S, render_errors, request_id};
 
+use crate::feed::Feed;
+use crate::live::LiveState;
 use crate::network::Network;
 use crate::query::Query;
-use crate::runner::LiveState;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -20,6 +21,7 @@ pub struct AppState {
     pub network: Arc<Network>,
     pub store: Arc<dyn Store>,
     pub live: Arc<LiveState>,
+    pub feed: Arc<dyn Feed>,
     pub query: Query,
     pub started: Instant,
     /// Cancelled when the server stops: long-lived connections (WebSocket, MCP streams) end.

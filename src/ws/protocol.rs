@@ -76,6 +76,16 @@ pub enum ServerMessage {
         missed: u64,
         message: String,
     },
+    /// The feed behind this server is down: no events until `feed.resumed`.
+    #[serde(rename = "feed.interrupted")]
+    FeedInterrupted {
+        message: String,
+    },
+    /// Events flow again; some were missed (line snapshots or REST give the state now).
+    #[serde(rename = "feed.resumed")]
+    FeedResumed {
+        message: String,
+    },
 }
 
 impl ServerMessage {

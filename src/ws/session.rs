@@ -7,11 +7,10 @@ use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use futures_util::SinkExt;
-use tokio::sync::broadcast::error::RecvError;
 
 use super::protocol::{ClientMessage, ServerMessage};
 use super::{Slot, WsConfig};
-use crate::feed::{Batch, Topic};
+use crate::feed::{Batch, FeedMessage, RecvError, Topic};
 use crate::query::{Query, QueryError, QueryForm};
 use crate::time::Millis;
 use crate::web::AppState;
@@ -99,8 +98,18 @@ pub async fn run(mut socket: WebSocket, state: AppState, config: WsConfig, _slot
                     }
                 }
             },
-            batch = feed.recv() => match batch {
-                Ok(batch) => send_events(&mut socket, &config, &sub, &batch).await,
+            message = feed.recv() => match message {
+                Ok(FeedMessage::Events(batch)) => send_events(&mut socket, &config, &sub, &batch).await,
+                Ok(FeedMessage::Status(_)) => Ok(()),
+                Ok(FeedMessage::Interrupted(why)) => {
+                    let notice = ServerMessage::FeedInterrupted { message: why.to_string() }.to_json();
+                    send_all(&mut socket, &config, vec![Message::Text(notice.into())]).await
+                }
+                Ok(FeedMessage::Resumed) => {
+                    let message = "The live feed is back; events sent while it was down were missed".into();
+                    let notice = ServerMessage::FeedResumed { message }.to_json();
+                    send_all(&mut socket, &config, vec![Message::Text(notice.into())]).await
+                }
                 Err(RecvError::Lagged(missed)) => {
                     let message = format!("Too slow: {missed} event batches were missed; reconnect and read faster");
                     let notice = ServerMessage::Lagged { missed, message: message.clone() }.to_json();

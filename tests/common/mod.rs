@@ -22,7 +22,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use madbus::app::{Application, Settings};
 use madbus::gateway::keys;
-use madbus::runner::LiveState;
+use madbus::live::LiveState;
 use madbus::store::{ApiKeyRecord, SqliteStore, Store};
 use madbus::time::{Duration, Millis};
 
@@ -265,11 +265,12 @@ impl ServerProcess {
     /// Waits for the process to end; returns the exit status with every line it printed.
     pub fn wait(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let status = self.child.wait().unwrap();
-        for r in self.readers {
+        for r in std::mem::take(&mut self.readers) {
             r.join().unwrap();
         }
-        self.log.extend(self.lines.try_iter());
-        (status, self.log)
+        let mut log = std::mem::take(&mut self.log);
+        log.extend(self.lines.try_iter());
+        (status, log)
     }
 
     /// Sends SIGTERM and waits; returns the exit status with every line it printed.
@@ -292,6 +293,16 @@ impl ServerProcess {
             }
             assert!(Instant::now() < deadline, "never went live: {body:?}");
             std::thread::sleep(StdDuration::from_millis(50));
+        }
+    }
+}
+
+/// A test that fails part-way leaves no server running.
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
@@ -383,4 +394,67 @@ pub fn chromium() -> PathBuf {
         missing("Chromium (/usr/bin/chromium) or playwright-core (tests/node)");
     }
     chromium
+}
+
+/// A throwaway `nats-server` (Debian's package, which `.ci/run` installs) on a free
+/// loopback port; killed when dropped.
+pub struct NatsServer {
+    child: Option<std::process::Child>,
+    pub port: u16,
+}
+
+impl NatsServer {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port)
+    }
+
+    /// Starts on `port` and waits until it accepts connections.
+    pub fn start_on(port: u16) -> Self {
+        let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .unwrap_or_else(|| missing("nats-server"));
+        let child = std::process::Command::new(program)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + StdDuration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server never listened on {port}"
+            );
+            std::thread::sleep(StdDuration::from_millis(20));
+        }
+        Self {
+            child: Some(child),
+            port,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (its clients see the connection drop).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

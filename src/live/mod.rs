@@ -1,0 +1,252 @@
+//! The live read model: the latest record of every entity and the simulator's status, as
+//! the feed last told them. Every process that serves fills one with [`follow`]: primed
+//! from the store's newest rows, then kept current by the feed, so "latest" answers come
+//! from memory whichever process runs the simulator.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::feed::{FeedMessage, Phase, RecvError, Status, StatusCell, Subscriber};
+use crate::network::Network;
+use crate::sim::{BusPosition, EntityType, PeopleCount, Record, SensorReading};
+use crate::store::{Series, Store};
+
+/// With nothing from the feed for this long (the simulator sends its status every second),
+/// memory is not trusted for "latest" and health reports the feed stale.
+pub const STALE_AFTER: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct Latest {
+    positions: HashMap<String, BusPosition>,
+    people: HashMap<String, PeopleCount>,
+    sensors: HashMap<(String, EntityType), SensorReading>,
+}
+
+/// What this process last heard from the feed.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedSeen {
+    pub last_message: Option<Instant>,
+    pub interrupted: bool,
+}
+
+pub struct LiveState {
+    latest: RwLock<Latest>,
+    status: Arc<StatusCell>,
+    /// Filled by [`follow`] (otherwise memory is never current).
+    following: bool,
+    seen: RwLock<FeedSeen>,
+}
+
+/// Keeps `slot` at the newer of itself and `record` (the store and the feed may disagree
+/// on order while priming).
+fn keep_newer<K: std::hash::Hash + Eq, R>(
+    map: &mut HashMap<K, R>,
+    key: K,
+    record: &R,
+    time: impl Fn(&R) -> crate::time::Millis,
+) where
+    R: Clone,
+{
+    match map.get_mut(&key) {
+        Some(old) if time(old) > time(record) => {}
+        Some(old) => *old = record.clone(),
+        None => {
+            map.insert(key, record.clone());
+        }
+    }
+}
+
+impl LiveState {
+    /// A read model to be filled from the feed by [`follow`], for `network`.
+    pub fn new(network: &Network) -> Self {
+        Self::build(
+            Arc::new(StatusCell::new(crate::sim::network_fingerprint(network))),
+            true,
+        )
+    }
+
+    /// No feed: the simulator's own status (a process that only simulates).
+    pub fn of_simulator(status: Arc<StatusCell>) -> Self {
+        Self::build(status, false)
+    }
+
+    /// No feed and no simulator: what is stored is all there is (a read-only process
+    /// beside the files), so the data counts as ready and answers come from the store.
+    pub fn settled(network: &Network) -> Self {
+        let live = Self::build(
+            Arc::new(StatusCell::new(crate::sim::network_fingerprint(network))),
+            false,
+        );
+        live.status.set_phase(Phase::Stopped);
+        live
+    }
+
+    fn build(status: Arc<StatusCell>, following: bool) -> Self {
+        Self {
+            latest: RwLock::default(),
+            status,
+            following,
+            seen: RwLock::new(FeedSeen {
+                last_message: None,
+                interrupted: false,
+            }),
+        }
+    }
+
+    /// Takes in a record (only the newest of each entity is kept; arrivals are not).
+    pub fn absorb(&self, record: &Record) {
+        let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
+        match record {
+            Record::Position(p) => {
+                keep_newer(&mut latest.positions, p.bus_id.to_string(), p, |r| r.time)
+            }
+            Record::People(p) => {
+                keep_newer(&mut latest.people, p.stop_id.to_string(), p, |r| r.time)
+            }
+            Record::Sensor(s) => keep_newer(
+                &mut latest.sensors,
+                (s.entity_id.to_string(), s.entity_type),
+                s,
+                |r| r.time,
+            ),
+            Record::Arrival(_) => {}
+        }
+    }
+
+    /// Whether memory is current: this process follows a feed that is connected and has
+    /// spoken within [`STALE_AFTER`]. When not, "latest" comes from the store.
+    pub fn current(&self) -> bool {
+        let seen = self.feed_seen();
+        self.following
+            && !seen.interrupted
+            && seen.last_message.is_some_and(|t| t.elapsed() < STALE_AFTER)
+    }
+
+    pub fn position(&self, bus_id: &str) -> Option<BusPosition> {
+        let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
+        latest.positions.get(bus_id).cloned()
+    }
+
+    pub fn people(&self, stop_id: &str) -> Option<PeopleCount> {
+        let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
+        latest.people.get(stop_id).cloned()
+    }
+
+    pub fn sensor(&self, kind: EntityType, id: &str) -> Option<SensorReading> {
+        let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
+        latest.sensors.get(&(id.to_string(), kind)).cloned()
+    }
+
+    /// The simulator's status as last heard.
+    pub fn status(&self) -> Status {
+        self.status.get()
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.status.phase()
+    }
+
+    /// Completes once the simulator runs live (at once if it already does).
+    pub async fn until_live(&self) {
+        self.status.until_live().await
+    }
+
+    /// Whether [`follow`] fills this (else there is no feed to report on).
+    pub fn follows_feed(&self) -> bool {
+        self.following
+    }
+
+    pub fn feed_seen(&self) -> FeedSeen {
+        *self.seen.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn heard(&self, interrupted: bool) {
+        *self.seen.write().unwrap_or_else(|p| p.into_inner()) = FeedSeen {
+            last_message: Some(Instant::now()),
+            interrupted,
+        };
+    }
+
+    /// Loads the newest stored record of every entity; false when the store failed.
+    async fn prime(&self, store: &dyn Store, network: &Network) -> bool {
+        let buses = network.buses.iter().map(|b| b.id.as_str());
+        let stops = network.stops.iter().map(|s| s.id.as_str());
+        let wanted = (buses.clone().map(|id| (Series::BusPositions, id)))
+            .chain(stops.clone().map(|id| (Series::PeopleCount, id)))
+            .chain(buses.map(|id| (Series::Sensors(EntityType::Bus), id)))
+            .chain(stops.map(|id| (Series::Sensors(EntityType::Stop), id)));
+        for (series, id) in wanted {
+            match store.latest(series, id).await {
+                Ok(Some(record)) => self.absorb(&record),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot load the latest records from the store");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Fills `live` until `stop`: first from the store's newest rows, then from the feed; again
+/// from the store whenever events may have been missed (the simulator went live, the feed
+/// came back, this process fell behind).
+pub async fn follow(
+    live: Arc<LiveState>,
+    mut feed: Subscriber,
+    store: Arc<dyn Store>,
+    network: Arc<Network>,
+    stop: CancellationToken,
+) {
+    live.prime(&*store, &network).await;
+    let own_network = crate::sim::network_fingerprint(&network);
+    let mut warned_network = false;
+    loop {
+        let message = tokio::select! {
+            m = feed.recv() => m,
+            () = stop.cancelled() => return,
+        };
+        let missed = match message {
+            Ok(FeedMessage::Events(batch)) => {
+                live.heard(false);
+                for event in &batch.events {
+                    live.absorb(&event.record);
+                }
+                false
+            }
+            Ok(FeedMessage::Status(status)) => {
+                live.heard(false);
+                if status.network != own_network && !warned_network {
+                    warned_network = true;
+                    tracing::error!(
+                        simulator = %status.network, here = %own_network,
+                        "the simulator runs another network than this process: ids may not match"
+                    );
+                }
+                let was_live = live.phase() == Phase::Live;
+                live.status.replace((*status).clone());
+                !was_live && status.phase == Phase::Live
+            }
+            Ok(FeedMessage::Interrupted(_)) => {
+                live.heard(true);
+                false
+            }
+            Ok(FeedMessage::Resumed) => {
+                live.heard(false);
+                true
+            }
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "the read model fell behind the feed");
+                true
+            }
+            Err(RecvError::Closed) => return,
+        };
+        if missed {
+            live.prime(&*store, &network).await;
+        }
+    }
+}

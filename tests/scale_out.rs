@@ -1,0 +1,344 @@
+//! Roles and the NATS feed with real processes: one `--role simulator` and two `--role api`
+//! on one data dir and one real nats-server. Events reach a WebSocket client on a replica
+//! within 2 s of the simulator writing them; REST on both replicas agrees with the store;
+//! `madbus verify` passes against each; losing a replica or NATS itself is survived.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{NatsServer, ServerProcess, add_key};
+use futures_util::{SinkExt, StreamExt};
+use madbus::store::{Series, SqliteStore, Store};
+use madbus::views::BusPositionView;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+const GROUP: &str = "group1";
+
+async fn health(addr: &str) -> (u16, Value) {
+    let r = reqwest::get(format!("http://{addr}/health")).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or_default())
+}
+
+/// Polls `/health` until `done` holds (within `within`).
+async fn wait_health(addr: &str, within: Duration, done: impl Fn(u16, &Value) -> bool) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, body) = health(addr).await;
+        if done(status, &body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{addr}: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn get(addr: &str, path: &str, key: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .header("x-api-key", key)
+        .header("x-group-name", GROUP)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or_default())
+}
+
+/// What a WebSocket client received, with when.
+#[derive(Default)]
+struct Received {
+    positions: HashMap<(String, String), Instant>,
+    notices: Vec<(String, Instant)>,
+}
+
+/// Subscribes to every line's positions on `addr` and records what arrives until dropped.
+async fn watch(
+    addr: &str,
+    key: &str,
+    lines: Vec<String>,
+) -> (Arc<Mutex<Received>>, tokio::task::JoinHandle<()>) {
+    let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("x-api-key", key.parse().unwrap());
+    request
+        .headers_mut()
+        .insert("x-group-name", GROUP.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let subscribe = json!({"action": "subscribe", "line_ids": lines, "topics": ["positions"]});
+    ws.send(Message::Text(subscribe.to_string().into()))
+        .await
+        .unwrap();
+    let received = Arc::new(Mutex::new(Received::default()));
+    let sink = Arc::clone(&received);
+    let task = tokio::spawn(async move {
+        while let Some(Ok(message)) = ws.next().await {
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(&text).unwrap();
+            let mut r = sink.lock().unwrap();
+            match v["type"].as_str().unwrap_or_default() {
+                "bus.position.updated" => {
+                    let key = (
+                        v["data"]["bus_id"].as_str().unwrap().to_string(),
+                        v["data"]["time"].as_str().unwrap().to_string(),
+                    );
+                    r.positions.entry(key).or_insert_with(Instant::now);
+                }
+                t @ ("feed.interrupted" | "feed.resumed") => {
+                    r.notices.push((t.to_string(), Instant::now()))
+                }
+                _ => {}
+            }
+        }
+    });
+    (received, task)
+}
+
+/// The newest stored position of each bus.
+async fn stored_latest(store: &SqliteStore, buses: &[String]) -> HashMap<String, BusPositionView> {
+    let mut out = HashMap::new();
+    for id in buses {
+        if let Some(madbus::store::Record::Position(p)) =
+            store.latest(Series::BusPositions, id).await.unwrap()
+        {
+            out.insert(id.clone(), BusPositionView::from(&p));
+        }
+    }
+    out
+}
+
+async fn verify(addr: &str, key: &str) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
+        .args([
+            "verify",
+            "--endpoint",
+            &format!("http://{addr}"),
+            "--group",
+            GROUP,
+        ])
+        .args(["--min-history", "15m", "--requests", "300"])
+        .env("MADBUS_API_KEY", key)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "verify against {addr} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs nats-server"]
+async fn one_simulator_feeds_api_replicas_over_nats() {
+    let mut nats = NatsServer::start();
+    let feed = nats.url();
+    let dir = tempfile::tempdir().unwrap();
+    let key = add_key(dir.path(), GROUP, |_| {}).await;
+    let sim_args = [
+        "--role",
+        "simulator",
+        "--feed",
+        &feed,
+        "--backfill",
+        "20m",
+        "--speed",
+        "5",
+    ];
+    let sim = ServerProcess::spawn(dir.path(), &sim_args);
+    let body = wait_health(&sim.addr, Duration::from_secs(60), |s, _| s == 200).await;
+    assert_eq!(body["components"]["feed"]["kind"], "nats", "{body}");
+    // The simulator serves health and metrics only.
+    assert_eq!(get(&sim.addr, "/buses", &key).await.0, 404);
+
+    let api_args = ["--role", "api", "--feed", &feed];
+    let api1 = ServerProcess::spawn(dir.path(), &api_args);
+    let api2 = ServerProcess::spawn(dir.path(), &api_args);
+    for api in [&api1, &api2] {
+        let body = wait_health(&api.addr, Duration::from_secs(20), |s, _| s == 200).await;
+        assert_eq!(body["components"]["simulator"]["phase"], "live", "{body}");
+        assert!(
+            body["components"]["feed"]["last_message_age_s"]
+                .as_f64()
+                .unwrap()
+                < 2.0,
+            "{body}"
+        );
+    }
+    let (_, buses) = get(&api1.addr, "/buses", &key).await;
+    let buses: Vec<String> = buses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["bus_id"].as_str().unwrap().to_string())
+        .collect();
+    let (_, lines) = get(&api1.addr, "/lines", &key).await;
+    let lines: Vec<String> = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(buses.len() > 10 && lines.len() > 5);
+
+    // A client on replica 2 gets every bus's positions within 2 s of their being stored.
+    let (received, reader) = watch(&api2.addr, &key, lines.clone()).await;
+    let store = SqliteStore::open_read_only(dir.path()).unwrap();
+    let mut stored: HashMap<(String, String), Instant> = HashMap::new();
+    // Rows stored before the client subscribed are not owed to it.
+    let before: Vec<(String, String)> = (stored_latest(&store, &buses).await.into_iter())
+        .map(|(bus, p)| (bus, p.time))
+        .collect();
+    let watch_until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < watch_until {
+        for (bus, p) in stored_latest(&store, &buses).await {
+            stored.entry((bus, p.time)).or_insert_with(Instant::now);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    {
+        let got = received.lock().unwrap();
+        for bus in &buses {
+            assert!(
+                got.positions.keys().any(|(b, _)| b == bus),
+                "no position of {bus} on replica 2"
+            );
+        }
+        let checked = (stored.iter())
+            .filter(|(row, seen)| seen.elapsed() > Duration::from_secs(2) && !before.contains(row));
+        let mut n = 0;
+        for ((bus, time), seen) in checked {
+            let at = got.positions.get(&(bus.clone(), time.clone()));
+            let at = at.unwrap_or_else(|| panic!("replica 2 never sent {bus} at {time}"));
+            assert!(
+                at.saturating_duration_since(*seen) <= Duration::from_secs(2),
+                "{bus} at {time} came late"
+            );
+            n += 1;
+        }
+        assert!(
+            n > 2 * buses.len(),
+            "only {n} stored positions were checked"
+        );
+    }
+
+    // Both replicas answer latest from the same state (within a step of each other).
+    for bus in buses.iter().take(5) {
+        let path = format!("/bus-position/{bus}?mode=latest");
+        let (s1, a) = get(&api1.addr, &path, &key).await;
+        let (s2, b) = get(&api2.addr, &path, &key).await;
+        assert_eq!((s1, s2), (200, 200), "{a} {b}");
+        let t = |v: &Value| {
+            madbus::time::Millis::parse(v["time"].as_str().unwrap())
+                .unwrap()
+                .0
+        };
+        assert!((t(&a) - t(&b)).abs() <= 10_000, "{a} vs {b}");
+    }
+
+    verify(&api1.addr, &key).await;
+    verify(&api2.addr, &key).await;
+
+    // Losing replica 1 leaves replica 2 as it was.
+    api1.signal("KILL");
+    let before = received.lock().unwrap().positions.len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        received.lock().unwrap().positions.len() > before,
+        "replica 2's client stopped getting events"
+    );
+    assert_eq!(health(&api2.addr).await.0, 200);
+
+    // NATS away for 5 s: replica 2 says so, keeps serving REST, and resumes by itself.
+    let port = nats.port;
+    nats.stop();
+    let body = wait_health(&api2.addr, Duration::from_secs(10), |s, _| s == 503).await;
+    assert_eq!(body["components"]["feed"]["status"], "unhealthy", "{body}");
+    let (status, _) = get(
+        &api2.addr,
+        &format!("/bus-position/{}?mode=latest", buses[0]),
+        &key,
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "REST answers from the store while the feed is down"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let during = received.lock().unwrap().positions.len();
+    let _nats = NatsServer::start_on(port);
+    wait_health(&api2.addr, Duration::from_secs(15), |s, _| s == 200).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    {
+        let got = received.lock().unwrap();
+        let kinds: Vec<&str> = got.notices.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["feed.interrupted", "feed.resumed"],
+            "the client is told"
+        );
+        assert!(
+            got.positions.len() > during,
+            "positions flow again after NATS is back"
+        );
+    }
+
+    // Once the simulator stops, what replica 2 answers is what is stored.
+    let (status, _) = sim.terminate();
+    assert!(status.success());
+    wait_health(&api2.addr, Duration::from_secs(10), |_, b| {
+        b["components"]["simulator"]["phase"] == "stopped"
+    })
+    .await;
+    let stored = stored_latest(&store, &buses).await;
+    for bus in &buses {
+        let (status, answer) = get(
+            &api2.addr,
+            &format!("/bus-position/{bus}?mode=latest"),
+            &key,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(answer, serde_json::to_value(&stored[bus]).unwrap(), "{bus}");
+    }
+    reader.abort();
+    let (status, log) = api2.terminate();
+    assert!(status.success(), "{}", log.join("\n"));
+}
+
+#[test]
+fn an_api_process_needs_a_feed_that_reaches_the_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
+        .args([
+            "serve",
+            "--role",
+            "api",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--role api needs --feed nats://"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
+        .args(["serve", "--feed", "kafka://x", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not a feed: write nats://HOST:PORT"),
+        "{err}"
+    );
+}
