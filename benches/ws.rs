@@ -1,7 +1,12 @@
 //! WebSocket fan-out: N clients subscribed to every line of a release `madbus serve` at
 //! `--speed 60`, N raised step by step. For each N: the p99 delivery lag of position events
 //! (event time to receipt) over a sample of clients, messages delivered per second, clients
-//! dropped, and the server's resident memory. Goal: 5,000 clients with p99 lag < 100 ms.
+//! dropped, and the servers' resident memory. Goal: 5,000 clients with p99 lag < 100 ms.
+//!
+//! Two topologies in the same run, with the same clients: one process (`--role all`, the
+//! in-process feed), then a simulator and two API processes joined by a real nats-server
+//! (`--role simulator` / `--role api --feed nats://...`), the clients split between the two
+//! API processes. `MADBUS_WS_TOPOLOGIES=single,nats` chooses.
 //!
 //! Run with `bash bench/ws.sh` (it raises the open-file limit first). Loopback only.
 //!
@@ -113,41 +118,41 @@ fn rss_mb(pid: u32) -> f64 {
         / 1024.0
 }
 
-struct Server {
-    child: Child,
-    addr: String,
+/// The processes under test (killed when dropped) and where clients connect.
+struct Servers {
+    children: Vec<Child>,
+    client_addrs: Vec<String>,
     key: String,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Server {
+impl Drop for Servers {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
-fn start_server() -> Server {
-    let bin = env!("CARGO_BIN_EXE_madbus");
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(bin)
-        .args(["keys", "create", "--group", "bench", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let port = 18098;
-    let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(bin)
-        .args([
-            "serve",
-            "--bind",
-            &addr,
-            "--backfill",
-            "10m",
-            "--speed",
-            "60",
-        ])
+impl Servers {
+    fn rss_mb(&self) -> f64 {
+        self.children.iter().map(|c| rss_mb(c.id())).sum()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Topology {
+    /// One process: simulator, feed and clients.
+    Single,
+    /// A simulator and two API processes over nats-server.
+    Nats,
+}
+
+fn serve(bin: &str, dir: &std::path::Path, addr: &str, args: &[&str]) -> Child {
+    Command::new(bin)
+        .args(["serve", "--bind", addr])
+        .args(args)
         .args([
             "--ws-max-per-key",
             "100000",
@@ -161,12 +166,15 @@ fn start_server() -> Server {
             "1000000000",
         ])
         .arg("--data-dir")
-        .arg(dir.path())
+        .arg(dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn wait_live(addr: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let health = Command::new("curl")
@@ -175,14 +183,54 @@ fn start_server() -> Server {
             .map(|o| String::from_utf8_lossy(&o.stdout).contains(r#""phase":"live""#))
             .unwrap_or(false);
         if health {
-            break;
+            return;
         }
-        assert!(Instant::now() < deadline, "the server never went live");
+        assert!(Instant::now() < deadline, "{addr} never went live");
         std::thread::sleep(Duration::from_millis(200));
     }
-    Server {
-        child,
-        addr,
+}
+
+fn start_servers(topology: Topology) -> Servers {
+    let bin = env!("CARGO_BIN_EXE_madbus");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin)
+        .args(["keys", "create", "--group", "bench", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let sim_args = ["--backfill", "10m", "--speed", "60"];
+    let (children, client_addrs) = match topology {
+        Topology::Single => {
+            let addr = "127.0.0.1:18098".to_string();
+            (vec![serve(bin, dir.path(), &addr, &sim_args)], vec![addr])
+        }
+        Topology::Nats => {
+            let nats = Command::new("nats-server")
+                .args(["-a", "127.0.0.1", "-p", "18422"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nats-server (Debian package nats-server)");
+            std::thread::sleep(Duration::from_millis(500));
+            let feed = ["--feed", "nats://127.0.0.1:18422"];
+            let sim = [&sim_args[..], &["--role", "simulator"], &feed].concat();
+            let mut children = vec![nats, serve(bin, dir.path(), "127.0.0.1:18099", &sim)];
+            wait_live("127.0.0.1:18099");
+            let api = [&["--role", "api"][..], &feed].concat();
+            let addrs = vec!["127.0.0.1:18100".to_string(), "127.0.0.1:18101".to_string()];
+            for addr in &addrs {
+                children.push(serve(bin, dir.path(), addr, &api));
+            }
+            (children, addrs)
+        }
+    };
+    for addr in &client_addrs {
+        wait_live(addr);
+    }
+    Servers {
+        children,
+        client_addrs,
         key,
         _dir: dir,
     }
@@ -195,14 +243,44 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// One level's figures.
+struct Row {
+    level: usize,
+    p99: f64,
+}
+
 fn main() {
     let levels: Vec<usize> = std::env::var("MADBUS_WS_LEVELS")
         .unwrap_or_else(|_| "100,1000,2000,3000,4000,5000,6000".into())
         .split(',')
         .map(|n| n.trim().parse().unwrap())
         .collect();
-    let server = start_server();
-    let pid = server.child.id();
+    let topologies: Vec<Topology> = std::env::var("MADBUS_WS_TOPOLOGIES")
+        .unwrap_or_else(|_| "single,nats".into())
+        .split(',')
+        .map(|t| match t.trim() {
+            "single" => Topology::Single,
+            "nats" => Topology::Nats,
+            other => panic!("unknown topology {other:?}: single or nats"),
+        })
+        .collect();
+    let mut results = Vec::new();
+    for topology in topologies {
+        results.push((topology, run(topology, &levels)));
+    }
+    if let [(Topology::Single, single), (Topology::Nats, nats)] = &results[..] {
+        println!("\n| clients | p99 lag, NATS + 2 API processes / single process |");
+        println!("|---|---|");
+        for (s, n) in single.iter().zip(nats) {
+            if s.level == n.level {
+                println!("| {} | {:.2}x |", s.level, n.p99 / s.p99);
+            }
+        }
+    }
+}
+
+fn run(topology: Topology, levels: &[usize]) -> Vec<Row> {
+    let servers = start_servers(topology);
     let lines: Vec<String> = madbus::network::Network::default_network()
         .lines
         .iter()
@@ -210,28 +288,34 @@ fn main() {
         .collect();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let stats = Arc::new(Stats::default());
-    let idle_rss = rss_mb(pid);
+    let idle_rss = servers.rss_mb();
+    let name = match topology {
+        Topology::Single => "one process (in-process feed)",
+        Topology::Nats => "simulator + 2 API processes over NATS, clients split between them",
+    };
     println!(
-        "## WebSocket fan-out ({} cores, --speed 60, every line, positions + arrivals)\n",
+        "\n## WebSocket fan-out: {name} ({} cores, --speed 60, every line, positions + arrivals)\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!("Server idle: {idle_rss:.0} MB resident.\n");
+    println!("Servers idle: {idle_rss:.0} MB resident.\n");
     println!(
-        "| clients | p50 lag | p99 lag | max lag | messages/s delivered | per client/s | clients dropped | server RSS |"
+        "| clients | p50 lag | p99 lag | max lag | messages/s delivered | per client/s | clients dropped | servers' RSS |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     let mut open = 0usize;
     let mut rows = Vec::new();
-    for level in levels {
-        // Open the new clients, a few hundred at a time.
+    for &level in levels {
+        // Open the new clients, a few hundred at a time, spread over the API processes.
         while open < level {
             let batch = (level - open).min(250);
             let handshakes: Vec<_> = (0..batch)
                 .map(|i| {
-                    let sampled = (open + i).is_multiple_of((level / SAMPLED).max(1));
+                    let n = open + i;
+                    let sampled = n.is_multiple_of((level / SAMPLED).max(1));
+                    let addr = &servers.client_addrs[n % servers.client_addrs.len()];
                     rt.spawn(client(
-                        server.addr.clone(),
-                        server.key.clone(),
+                        addr.clone(),
+                        servers.key.clone(),
                         lines.clone(),
                         sampled,
                         Arc::clone(&stats),
@@ -249,9 +333,8 @@ fn main() {
         let to = wall_ms();
         let delivered = stats.messages.load(Ordering::Relaxed) - before;
         let dropped = stats.dropped.load(Ordering::Relaxed);
-        let rss = rss_mb(pid);
+        let rss = servers.rss_mb();
         let offsets = stats.offsets.lock().unwrap().clone();
-        rows.push((level, from, to, delivered, dropped, rss));
         let floor = offsets.iter().map(|o| o.1).fold(f64::INFINITY, f64::min);
         let mut lags: Vec<f64> = offsets
             .iter()
@@ -260,18 +343,20 @@ fn main() {
             .collect();
         lags.sort_by(f64::total_cmp);
         let per_s = delivered as f64 / ((to - from) / 1000.0);
+        let p99 = percentile(&lags, 0.99);
         println!(
-            "| {level} | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} | {:.0} | {dropped} | {rss:.0} MB |",
+            "| {level} | {:.1} ms | {p99:.1} ms | {:.1} ms | {:.0} | {:.0} | {dropped} | {rss:.0} MB |",
             percentile(&lags, 0.5),
-            percentile(&lags, 0.99),
             lags.last().copied().unwrap_or(f64::NAN),
             per_s,
             per_s / level as f64,
         );
-        if percentile(&lags, 0.99) > 1000.0 || dropped > 0 {
+        rows.push(Row { level, p99 });
+        if p99 > 1000.0 || dropped > 0 {
             println!("\n(stopped: the lag passed a second or clients were dropped)");
             break;
         }
     }
     drop(rt);
+    rows
 }
