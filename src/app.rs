@@ -158,7 +158,7 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
-        let store = (settings.store.open())
+        let store = (settings.store.open().await)
             .with_context(|| format!("opening the store {}", settings.store))?;
         tracing::info!(store = %settings.store, ?role, feed = %settings.feed, "store open");
         let feed = settings

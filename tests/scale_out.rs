@@ -342,3 +342,68 @@ fn an_api_process_needs_a_feed_that_reaches_the_simulator() {
         "{err}"
     );
 }
+
+/// The same topology on PostgreSQL: the simulator writes it, an API process reads it, and a
+/// key made with `madbus keys --store postgres://...` works on the API process within a
+/// second or two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs nats-server and PostgreSQL"]
+async fn the_roles_share_a_postgresql_store() {
+    let nats = NatsServer::start();
+    let url = common::PgCluster::get().database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let feed = nats.url();
+    let store = ["--store", url.as_str(), "--feed", feed.as_str()];
+    let sim_args = [
+        &store[..],
+        &["--role", "simulator", "--backfill", "20m", "--speed", "5"],
+    ]
+    .concat();
+    let sim = ServerProcess::spawn(dir.path(), &sim_args);
+    wait_health(&sim.addr, Duration::from_secs(60), |s, _| s == 200).await;
+    let api = ServerProcess::spawn(dir.path(), &[&store[..], &["--role", "api"]].concat());
+    wait_health(&api.addr, Duration::from_secs(20), |s, _| s == 200).await;
+    assert!(
+        !dir.path().join("madbus.db").exists(),
+        "nothing is written to the data dir's SQLite file"
+    );
+    // The simulator made the demo key in PostgreSQL; a new key works on the API process.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
+        .args(["keys", "create", "--group", GROUP, "--store", &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get(&api.addr, "/lines", &key).await.0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the new key never worked on the API process"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, latest) = get(&api.addr, "/bus-position/B001?mode=latest", &key).await;
+    assert_eq!(status, 200, "{latest}");
+    let to = latest["time"].as_str().unwrap().to_string();
+    let from = madbus::time::Millis(madbus::time::Millis::parse(&to).unwrap().0 - 15 * 60_000);
+    let path = format!(
+        "/bus-position/B001?from={}&to={to}&limit=1000",
+        from.to_rfc3339()
+    );
+    let (status, page) = get(&api.addr, &path, &key).await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert!(
+        items.len() >= 15 * 60 / 5 - 1,
+        "15 minutes of positions: {}",
+        items.len()
+    );
+    let (status, log) = sim.terminate();
+    assert!(status.success(), "{}", log.join("\n"));
+    let (status, log) = api.terminate();
+    assert!(status.success(), "{}", log.join("\n"));
+}

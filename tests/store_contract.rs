@@ -1,11 +1,16 @@
-//! The store contract: written once, run against every implementation. Data comes from a
-//! real world run, so the rows are the ones the server writes.
+//! The store contract: written once, run against every implementation (SQLite, and
+//! PostgreSQL on a throwaway cluster). Data comes from a real world run, so the rows are the
+//! ones the server writes.
+
+mod common;
 
 use std::sync::Arc;
 
 use madbus::network::{BusId, Network};
 use madbus::sim::{EntityType, Records, SimConfig, World};
-use madbus::store::{Batch, Checkpoint, RangeQuery, Record, Series, SqliteStore, Store};
+use madbus::store::{
+    Batch, Checkpoint, PostgresStore, RangeQuery, Record, Series, SqliteStore, Store,
+};
 use madbus::time::Millis;
 
 /// 30 simulated minutes of the default network.
@@ -366,10 +371,15 @@ pub mod contract {
 /// by `$make` (which returns a guard to keep alive and the store).
 macro_rules! store_contract {
     ($module:ident, $make:expr, [$($test:ident),+ $(,)?]) => {
+        // `cfg(all())` is always true: no attribute.
+        store_contract!($module, $make, [$($test),+], #[cfg(all())]);
+    };
+    ($module:ident, $make:expr, [$($test:ident),+ $(,)?], #[$meta:meta]) => {
         mod $module {
             use super::*;
             $(
                 #[tokio::test]
+                #[$meta]
                 async fn $test() {
                     let (_guard, store) = $make;
                     contract::$test(&store).await;
@@ -381,7 +391,7 @@ macro_rules! store_contract {
 
 /// Every test of the contract; each implementation runs all of them.
 macro_rules! full_contract {
-    ($module:ident, $make:expr) => {
+    ($module:ident, $make:expr $(, #[$meta:meta])?) => {
         store_contract!(
             $module,
             $make,
@@ -396,6 +406,7 @@ macro_rules! full_contract {
                 api_keys,
                 hostile_ids_are_only_values,
             ]
+            $(, #[$meta])?
         );
     };
 }
@@ -407,6 +418,47 @@ fn sqlite() -> (tempfile::TempDir, SqliteStore) {
 }
 
 full_contract!(sqlite_store, sqlite());
+
+async fn postgres() -> ((), PostgresStore) {
+    let url = common::PgCluster::get().database().await;
+    ((), PostgresStore::connect(&url).await.unwrap())
+}
+
+full_contract!(postgres_store, postgres().await, #[ignore = "needs PostgreSQL"]);
+
+/// Two processes starting at once on a new database: the migration lock lets one migrate
+/// and the other find the schema ready; a read-only connection needs it current.
+#[tokio::test]
+#[ignore = "needs PostgreSQL"]
+async fn postgres_migrates_once_under_a_lock() {
+    let url = common::PgCluster::get().database().await;
+    assert!(
+        PostgresStore::connect_read_only(&url)
+            .await
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("schema version 0")
+    );
+    let (a, b) = tokio::join!(PostgresStore::connect(&url), PostgresStore::connect(&url));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    filled(&a).await;
+    let read_only = PostgresStore::connect_read_only(&url).await.unwrap();
+    assert!(
+        read_only
+            .latest(Series::BusPositions, "B001")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    b.ping().await.unwrap();
+    let e = PostgresStore::connect("postgres://nobody:pw@127.0.0.1:1/none")
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(!e.contains("pw"), "{e}");
+}
 
 #[tokio::test]
 async fn sqlite_reopens_with_its_data_and_schema() {

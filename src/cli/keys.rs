@@ -68,6 +68,7 @@ pub fn run(args: KeysArgs) -> ExitCode {
 async fn execute(args: KeysArgs) -> Result<(), String> {
     let store = StoreUrl::choose(args.store, &args.data_dir)
         .open()
+        .await
         .map_err(|e| e.to_string())?;
     let now = Millis::now();
     match args.command {

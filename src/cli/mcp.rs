@@ -63,7 +63,7 @@ async fn serve(args: McpArgs) -> anyhow::Result<()> {
         _ => {
             let network = Arc::new(crate::app::load_network(args.network.as_deref())?);
             let url = StoreUrl::choose(args.store, &args.data_dir);
-            let store = url.open_read_only()?;
+            let store = url.open_read_only().await?;
             tracing::info!(store = %url, "serving the local data's tools over stdio (read-only)");
             // Read-only beside the files: what is stored is all there is, so it is ready.
             let live = Arc::new(LiveState::settled(&network));

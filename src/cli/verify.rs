@@ -127,7 +127,8 @@ async fn verify_local(args: VerifyArgs) -> anyhow::Result<Report> {
     let mut settings = Settings::new(dir.path().to_path_buf());
     settings
         .store
-        .open()?
+        .open()
+        .await?
         .insert_key(new.record.clone())
         .await?;
     settings.bind = "127.0.0.1:0".parse().expect("a valid address");

@@ -1,7 +1,8 @@
 //! The time-series store behind one interface ([`Store`]). SQLite is the embedded default;
-//! other implementations (PostgreSQL) must pass the same contract tests
+//! PostgreSQL is shared by processes on several machines. Both pass the same contract tests
 //! (`tests/store_contract.rs`).
 
+mod postgres;
 mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::network::BusId;
@@ -16,12 +18,22 @@ pub use crate::sim::Record;
 use crate::sim::{BusPosition, EntityType, Records};
 use crate::time::Millis;
 
-/// Which store to use, parsed once at the edge from `--store` (`sqlite:DIR`; without it,
-/// the SQLite file in `--data-dir`). The one place that names an implementation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which store to use, parsed once at the edge from `--store` (`sqlite:DIR` or
+/// `postgres://...`; without it, the SQLite file in `--data-dir`). The one place that names
+/// an implementation.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     /// The embedded store: `madbus.db` in this directory.
     Sqlite(PathBuf),
+    /// A PostgreSQL database, `postgres://user:password@host:port/db` (libpq's URL form).
+    Postgres(String),
+}
+
+/// Shown without a password.
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreUrl({self})")
+    }
 }
 
 impl StoreUrl {
@@ -31,17 +43,19 @@ impl StoreUrl {
     }
 
     /// Opens (creating and migrating if needed) the store.
-    pub fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
-        match self {
-            StoreUrl::Sqlite(dir) => Ok(Arc::new(SqliteStore::open(dir)?)),
-        }
+    pub async fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            StoreUrl::Sqlite(dir) => Arc::new(SqliteStore::open(dir)?),
+            StoreUrl::Postgres(url) => Arc::new(PostgresStore::connect(url).await?),
+        })
     }
 
     /// Opens an existing store for reading only: nothing is created or changed.
-    pub fn open_read_only(&self) -> Result<Arc<dyn Store>, StoreError> {
-        match self {
-            StoreUrl::Sqlite(dir) => Ok(Arc::new(SqliteStore::open_read_only(dir)?)),
-        }
+    pub async fn open_read_only(&self) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            StoreUrl::Sqlite(dir) => Arc::new(SqliteStore::open_read_only(dir)?),
+            StoreUrl::Postgres(url) => Arc::new(PostgresStore::connect_read_only(url).await?),
+        })
     }
 }
 
@@ -50,10 +64,13 @@ impl std::str::FromStr for StoreUrl {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once(':') {
             Some(("sqlite", dir)) if !dir.is_empty() => Ok(StoreUrl::Sqlite(PathBuf::from(dir))),
-            Some(("postgres" | "postgresql", _)) => {
-                Err("PostgreSQL stores are not supported yet: use sqlite:DIR".into())
+            Some(("postgres" | "postgresql", rest)) if rest.starts_with("//") && rest.len() > 2 => {
+                Ok(StoreUrl::Postgres(s.to_string()))
             }
-            _ => Err(format!("{s:?} is not a store: write sqlite:DIR")),
+            _ => Err(format!(
+                "{:?} is not a store: write sqlite:DIR or postgres://USER@HOST/DB",
+                postgres::redact(s)
+            )),
         }
     }
 }
@@ -62,6 +79,7 @@ impl std::fmt::Display for StoreUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreUrl::Sqlite(dir) => write!(f, "sqlite:{}", dir.display()),
+            StoreUrl::Postgres(url) => f.write_str(&postgres::redact(url)),
         }
     }
 }
@@ -233,16 +251,26 @@ mod tests {
         );
         let url = StoreUrl::Sqlite(PathBuf::from("data"));
         assert_eq!(url.to_string().parse::<StoreUrl>(), Ok(url));
-        for bad in ["", "sqlite:", "mysql://x", "/just/a/path"] {
+        for bad in [
+            "",
+            "sqlite:",
+            "mysql://x",
+            "/just/a/path",
+            "postgres:",
+            "postgres://",
+        ] {
             let e = bad.parse::<StoreUrl>().unwrap_err();
-            assert!(e.contains("sqlite:DIR"), "{bad}: {e}");
+            assert!(e.contains("sqlite:DIR or postgres://"), "{bad}: {e}");
         }
-        assert!(
-            "postgres://u@h/db"
-                .parse::<StoreUrl>()
-                .unwrap_err()
-                .contains("not supported yet")
+        let pg = "postgres://madbus:secret@db:5432/madbus"
+            .parse::<StoreUrl>()
+            .unwrap();
+        assert_eq!(
+            pg,
+            StoreUrl::Postgres("postgres://madbus:secret@db:5432/madbus".into())
         );
+        assert_eq!(pg.to_string(), "postgres://madbus@db:5432/madbus");
+        assert!(!format!("{pg:?}").contains("secret"));
         assert_eq!(
             StoreUrl::choose(None, Path::new("d")),
             StoreUrl::Sqlite(PathBuf::from("d"))

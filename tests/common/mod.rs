@@ -458,3 +458,146 @@ impl Drop for NatsServer {
         self.stop();
     }
 }
+
+/// A throwaway PostgreSQL cluster (Debian's `postgresql` package, which `.ci/run`
+/// installs), run as the `postgres` user on a free loopback port, one per test process: each
+/// test takes a fresh database from it. The server dies with the test process.
+pub struct PgCluster {
+    pub port: u16,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+static PG_CLUSTER: std::sync::OnceLock<PgCluster> = std::sync::OnceLock::new();
+
+impl PgCluster {
+    pub fn get() -> &'static PgCluster {
+        PG_CLUSTER.get_or_init(PgCluster::start)
+    }
+
+    fn start() -> Self {
+        use std::os::unix::process::CommandExt;
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|d| d.filter_map(Result::ok).map(|e| e.path().join("bin")).max())
+            .filter(|b| b.join("initdb").exists())
+            .unwrap_or_else(|| missing("PostgreSQL (Debian's postgresql package)"));
+        let id = |flag: &str| -> u32 {
+            let out = std::process::Command::new("id")
+                .args([flag, "postgres"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| missing("the `postgres` user"))
+        };
+        let (uid, gid) = (id("-u"), id("-g"));
+        // One directory per test process; those of processes that are gone are removed.
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        for stale in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let name = stale.file_name().to_string_lossy().to_string();
+            if let Some(pid) = name.strip_prefix("pg-")
+                && !PathBuf::from(format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_dir_all(stale.path());
+            }
+        }
+        let dir = root.join(format!("pg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+        let data = dir.join("data");
+        let out = std::process::Command::new(bin.join("initdb"))
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
+            .arg(&data)
+            .current_dir(&dir)
+            .uid(uid)
+            .gid(gid)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = std::process::Command::new(bin.join("postgres"));
+        server
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+            .arg("-k")
+            .arg(&dir)
+            .args(["-c", "fsync=off", "-c", "max_connections=300"])
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .uid(uid)
+            .gid(gid);
+        // SAFETY: prctl is async-signal-safe; it only asks for SIGKILL when the thread
+        // that started the server ends (that thread lives as long as the test process).
+        unsafe {
+            server.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let (started, ready) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut child = server.spawn().unwrap();
+            started.send(()).unwrap();
+            let _ = child.wait();
+        });
+        ready.recv().unwrap();
+        let deadline = Instant::now() + StdDuration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL never listened on {port}"
+            );
+            std::thread::sleep(StdDuration::from_millis(50));
+        }
+        Self {
+            port,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The URL of a new, empty database.
+    pub async fn database(&self) -> String {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("madbus_test_{n}");
+        let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", self.port);
+        let deadline = Instant::now() + StdDuration::from_secs(30);
+        let (client, connection) = loop {
+            match tokio_postgres::connect(&admin, tokio_postgres::NoTls).await {
+                Ok(c) => break c,
+                // Listening comes a moment before accepting logins.
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(StdDuration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot reach PostgreSQL: {e}"),
+            }
+        };
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}

@@ -1,0 +1,712 @@
+//! The shared store: PostgreSQL, for a simulator and API processes on several machines.
+//! The same contract as SQLite (`tests/store_contract.rs` runs against both). Writes are one
+//! transaction per batch, one multi-row `INSERT ... SELECT FROM UNNEST(...)` per series,
+//! idempotent (`ON CONFLICT DO NOTHING` on (entity, time)), with the world state in the same
+//! transaction. Migrations run under an advisory lock, so whoever starts first applies them.
+//! Every statement is a fixed string with bound parameters.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use super::{
+    ApiKeyRecord, Batch, Checkpoint, Page, RangeQuery, Record, Series, Store, StoreError,
+    WriteStats,
+};
+use crate::network::{BusId, Id};
+use crate::sim::{BusArrival, BusPosition, DoorStatus, EntityType, PeopleCount, SensorReading};
+use crate::time::Millis;
+
+/// Connections kept at most.
+const POOL_SIZE: usize = 16;
+/// Connecting, waiting for a pooled connection, and each statement are bounded.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const STATEMENT_TIMEOUT_MS: u64 = 30_000;
+/// Rows one pruning statement deletes at most, so no lock is held long.
+const PRUNE_CHUNK: i64 = 5_000;
+/// `pg_advisory_xact_lock` key under which migrations run ("madbus" in ASCII, roughly).
+const MIGRATION_LOCK: i64 = 0x6d61_6462_7573;
+
+/// Schema migrations, applied in order; `madbus_schema.version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: the four series (each with a time index for pruning and spans), the saved world
+    // and the API keys.
+    "CREATE TABLE bus_positions (
+        bus_id TEXT NOT NULL, t BIGINT NOT NULL, line_id TEXT NOT NULL,
+        latitude DOUBLE PRECISION NOT NULL, longitude DOUBLE PRECISION NOT NULL,
+        speed_kmh DOUBLE PRECISION NOT NULL, direction SMALLINT NOT NULL,
+        passenger_count BIGINT NOT NULL, next_stop_id TEXT NOT NULL,
+        distance_to_next_stop_m DOUBLE PRECISION NOT NULL, at_stop BOOLEAN NOT NULL,
+        PRIMARY KEY (bus_id, t));
+     CREATE INDEX bus_positions_t ON bus_positions (t);
+     CREATE TABLE people_count (
+        stop_id TEXT NOT NULL, t BIGINT NOT NULL, count BIGINT NOT NULL, line_ids TEXT NOT NULL,
+        PRIMARY KEY (stop_id, t));
+     CREATE INDEX people_count_t ON people_count (t);
+     CREATE TABLE sensors (
+        entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, t BIGINT NOT NULL,
+        temperature DOUBLE PRECISION NOT NULL, humidity DOUBLE PRECISION NOT NULL,
+        co2_level DOUBLE PRECISION, door_status TEXT,
+        PRIMARY KEY (entity_type, entity_id, t));
+     CREATE INDEX sensors_t ON sensors (t);
+     CREATE TABLE bus_arrivals (
+        bus_id TEXT NOT NULL, t BIGINT NOT NULL, line_id TEXT NOT NULL, stop_id TEXT NOT NULL,
+        direction SMALLINT NOT NULL, boarded BIGINT NOT NULL, alighted BIGINT NOT NULL,
+        passengers_after BIGINT NOT NULL, waiting_after BIGINT NOT NULL,
+        PRIMARY KEY (bus_id, t));
+     CREATE INDEX bus_arrivals_t ON bus_arrivals (t);
+     CREATE TABLE world_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1), t BIGINT NOT NULL, state TEXT NOT NULL);
+     CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY, group_name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL, expires_at BIGINT, revoked_at BIGINT);",
+];
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+/// A database error as the store reports it: its code and message, never its detail (which
+/// can quote row values, key hashes among them).
+fn backend(e: impl Into<PgError>) -> StoreError {
+    match e.into() {
+        PgError::Pg(e) => match e.as_db_error() {
+            Some(db) => {
+                StoreError::Backend(format!("PostgreSQL {}: {}", db.code().code(), db.message()))
+            }
+            None => StoreError::Backend(format!("PostgreSQL: {e}")),
+        },
+        PgError::Pool(e) => StoreError::Backend(format!("PostgreSQL pool: {e}")),
+    }
+}
+
+enum PgError {
+    Pg(tokio_postgres::Error),
+    Pool(deadpool_postgres::PoolError),
+}
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        PgError::Pg(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for PgError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        PgError::Pool(e)
+    }
+}
+
+/// `postgres://user:password@host/db` without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url
+        .split_once("://")
+        .and_then(|(s, rest)| Some((s, rest.split_once('@')?)))
+    {
+        Some((scheme, (user, host))) => {
+            let user = user.split_once(':').map_or(user, |(u, _)| u);
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+impl PostgresStore {
+    /// Connects and brings the schema up to date (under a lock: the first to start does it).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let store = Self::pool(url)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without changing anything; the schema must be current.
+    pub async fn connect_read_only(url: &str) -> Result<Self, StoreError> {
+        let store = Self::pool(url)?;
+        let client = store.pool.get().await.map_err(backend)?;
+        let exists: bool = client
+            .query_one("SELECT to_regclass('madbus_schema') IS NOT NULL", &[])
+            .await
+            .map_err(backend)?
+            .get(0);
+        let version = if exists { version(&client).await? } else { 0 };
+        let known = MIGRATIONS.len() as i64;
+        if version < known {
+            return Err(StoreError::Backend(format!(
+                "the store at {} is at schema version {version}, older than this madbus \
+                 ({known}): start `madbus serve` on it once to upgrade it",
+                redact(url)
+            )));
+        }
+        check_version(version)?;
+        Ok(store)
+    }
+
+    fn pool(url: &str) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            StoreError::Backend(format!("{} is not a PostgreSQL URL: {e}", redact(url)))
+        })?;
+        config
+            .connect_timeout(CONNECT_TIMEOUT)
+            .keepalives_idle(Duration::from_secs(30))
+            .application_name("madbus")
+            .options(format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("PostgreSQL pool: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(backend)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(backend)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS madbus_schema (version INTEGER NOT NULL)")
+            .await
+            .map_err(backend)?;
+        let current: Option<i32> = tx
+            .query_opt("SELECT version FROM madbus_schema", &[])
+            .await
+            .map_err(backend)?
+            .map(|r| r.get(0));
+        if current.is_none() {
+            tx.execute("INSERT INTO madbus_schema (version) VALUES (0)", &[])
+                .await
+                .map_err(backend)?;
+        }
+        let version = i64::from(current.unwrap_or(0));
+        check_version(version)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.batch_execute(sql).await.map_err(backend)?;
+            let next = (i + 1) as i32;
+            tx.execute("UPDATE madbus_schema SET version = $1", &[&next])
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+}
+
+async fn version(client: &deadpool_postgres::Client) -> Result<i64, StoreError> {
+    let row = client
+        .query_opt("SELECT version FROM madbus_schema", &[])
+        .await
+        .map_err(backend)?;
+    Ok(row.map_or(0, |r| i64::from(r.get::<_, i32>(0))))
+}
+
+fn check_version(version: i64) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew {
+            found: version,
+            known,
+        });
+    }
+    Ok(())
+}
+
+/// How a series is laid out: its table, columns, key and row decoder. All fixed strings.
+struct Layout {
+    table: &'static str,
+    columns: &'static str,
+    /// Condition on `$1` (and `$2`, the entity kind, for sensors).
+    key: &'static str,
+    /// Parameters the key takes.
+    key_params: usize,
+    decode: fn(&Row) -> Result<Record, StoreError>,
+}
+
+fn layout(series: Series) -> Layout {
+    match series {
+        Series::BusPositions => Layout {
+            table: "bus_positions",
+            columns: POSITION_COLUMNS,
+            key: "bus_id = $1",
+            key_params: 1,
+            decode: |r| decode_position(r).map(Record::Position),
+        },
+        Series::PeopleCount => Layout {
+            table: "people_count",
+            columns: "stop_id, t, count, line_ids",
+            key: "stop_id = $1",
+            key_params: 1,
+            decode: |r| {
+                let lines: &str = r.get(3);
+                Ok(Record::People(PeopleCount {
+                    stop_id: id(r.get(0))?,
+                    time: Millis(r.get(1)),
+                    count: count(r.get(2))?,
+                    line_ids: (lines.split(',').filter(|s| !s.is_empty()))
+                        .map(id)
+                        .collect::<Result<Vec<_>, _>>()?
+                        .into(),
+                }))
+            },
+        },
+        Series::Sensors(_) => Layout {
+            table: "sensors",
+            columns: "entity_type, entity_id, t, temperature, humidity, co2_level, door_status",
+            key: "entity_id = $1 AND entity_type = $2",
+            key_params: 2,
+            decode: |r| {
+                let kind: &str = r.get(0);
+                let door: Option<&str> = r.get(6);
+                let entity_id: &str = r.get(1);
+                Ok(Record::Sensor(SensorReading {
+                    entity_type: EntityType::parse(kind)
+                        .ok_or_else(|| corrupt("entity_type", kind))?,
+                    entity_id: entity_id.into(),
+                    time: Millis(r.get(2)),
+                    temperature: r.get(3),
+                    humidity: r.get(4),
+                    co2_level: r.get(5),
+                    door_status: door
+                        .map(|d| DoorStatus::parse(d).ok_or_else(|| corrupt("door_status", d)))
+                        .transpose()?,
+                }))
+            },
+        },
+        Series::BusArrivals => Layout {
+            table: "bus_arrivals",
+            columns: "bus_id, t, line_id, stop_id, direction, boarded, alighted, passengers_after, waiting_after",
+            key: "bus_id = $1",
+            key_params: 1,
+            decode: |r| {
+                Ok(Record::Arrival(BusArrival {
+                    bus_id: id(r.get(0))?,
+                    time: Millis(r.get(1)),
+                    line_id: id(r.get(2))?,
+                    stop_id: id(r.get(3))?,
+                    direction: direction(r.get(4))?,
+                    boarded: count(r.get(5))?,
+                    alighted: count(r.get(6))?,
+                    passengers_after: count(r.get(7))?,
+                    waiting_after: count(r.get(8))?,
+                }))
+            },
+        },
+    }
+}
+
+const POSITION_COLUMNS: &str = "bus_id, t, line_id, latitude, longitude, speed_kmh, direction, \
+     passenger_count, next_stop_id, distance_to_next_stop_m, at_stop";
+
+fn decode_position(r: &Row) -> Result<BusPosition, StoreError> {
+    Ok(BusPosition {
+        bus_id: id(r.get(0))?,
+        time: Millis(r.get(1)),
+        line_id: id(r.get(2))?,
+        latitude: r.get(3),
+        longitude: r.get(4),
+        speed_kmh: r.get(5),
+        direction: direction(r.get(6))?,
+        passenger_count: count(r.get(7))?,
+        next_stop_id: id(r.get(8))?,
+        distance_to_next_stop_m: r.get(9),
+        at_stop: r.get(10),
+    })
+}
+
+fn corrupt(field: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("bad {field} {value:?}"))
+}
+
+fn id<K>(s: &str) -> Result<Id<K>, StoreError> {
+    Id::parse(s).map_err(|_| corrupt("id", s))
+}
+
+fn count(n: i64) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| corrupt("count", &n.to_string()))
+}
+
+fn direction(n: i16) -> Result<u8, StoreError> {
+    u8::try_from(n).map_err(|_| corrupt("direction", &n.to_string()))
+}
+
+/// The key's parameters for `id` (and the kind, for sensors).
+fn key_values(series: Series, id: &str) -> Vec<String> {
+    match series {
+        Series::Sensors(kind) => vec![id.to_string(), kind.as_str().to_string()],
+        _ => vec![id.to_string()],
+    }
+}
+
+/// Rows as parameter lists: `key` values first, then `rest`.
+fn params<'a>(key: &'a [String], rest: &[&'a (dyn ToSql + Sync)]) -> Vec<&'a (dyn ToSql + Sync)> {
+    let mut out: Vec<&'a (dyn ToSql + Sync)> =
+        key.iter().map(|k| k as &(dyn ToSql + Sync)).collect();
+    out.extend_from_slice(rest);
+    out
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn write(&self, batch: Batch) -> Result<WriteStats, StoreError> {
+        let mut client = self.pool.get().await.map_err(backend)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let r = &batch.records;
+        let mut written = 0u64;
+        if !r.positions.is_empty() {
+            let p = &r.positions;
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO bus_positions SELECT * FROM UNNEST($1::text[], $2::int8[], \
+                     $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::int2[], \
+                     $8::int8[], $9::text[], $10::float8[], $11::bool[]) ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(backend)?;
+            let col = |f: fn(&BusPosition) -> String| p.iter().map(f).collect::<Vec<_>>();
+            written += tx
+                .execute(
+                    &st,
+                    &[
+                        &col(|p| p.bus_id.to_string()),
+                        &p.iter().map(|p| p.time.0).collect::<Vec<_>>(),
+                        &col(|p| p.line_id.to_string()),
+                        &p.iter().map(|p| p.latitude).collect::<Vec<_>>(),
+                        &p.iter().map(|p| p.longitude).collect::<Vec<_>>(),
+                        &p.iter().map(|p| p.speed_kmh).collect::<Vec<_>>(),
+                        &p.iter().map(|p| i16::from(p.direction)).collect::<Vec<_>>(),
+                        &p.iter()
+                            .map(|p| i64::from(p.passenger_count))
+                            .collect::<Vec<_>>(),
+                        &col(|p| p.next_stop_id.to_string()),
+                        &p.iter()
+                            .map(|p| p.distance_to_next_stop_m)
+                            .collect::<Vec<_>>(),
+                        &p.iter().map(|p| p.at_stop).collect::<Vec<_>>(),
+                    ],
+                )
+                .await
+                .map_err(backend)?;
+        }
+        if !r.people.is_empty() {
+            let p = &r.people;
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO people_count SELECT * FROM UNNEST($1::text[], $2::int8[], \
+                     $3::int8[], $4::text[]) ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(backend)?;
+            let lines = |p: &PeopleCount| {
+                (p.line_ids.iter().map(|l| l.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            written += tx
+                .execute(
+                    &st,
+                    &[
+                        &p.iter().map(|p| p.stop_id.to_string()).collect::<Vec<_>>(),
+                        &p.iter().map(|p| p.time.0).collect::<Vec<_>>(),
+                        &p.iter().map(|p| i64::from(p.count)).collect::<Vec<_>>(),
+                        &p.iter().map(lines).collect::<Vec<_>>(),
+                    ],
+                )
+                .await
+                .map_err(backend)?;
+        }
+        if !r.sensors.is_empty() {
+            let s = &r.sensors;
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO sensors SELECT * FROM UNNEST($1::text[], $2::text[], \
+                     $3::int8[], $4::float8[], $5::float8[], $6::float8[], $7::text[]) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(backend)?;
+            written += tx
+                .execute(
+                    &st,
+                    &[
+                        &s.iter().map(|s| s.entity_type.as_str()).collect::<Vec<_>>(),
+                        &s.iter().map(|s| &*s.entity_id).collect::<Vec<_>>(),
+                        &s.iter().map(|s| s.time.0).collect::<Vec<_>>(),
+                        &s.iter().map(|s| s.temperature).collect::<Vec<_>>(),
+                        &s.iter().map(|s| s.humidity).collect::<Vec<_>>(),
+                        &s.iter().map(|s| s.co2_level).collect::<Vec<_>>(),
+                        &s.iter()
+                            .map(|s| s.door_status.map(DoorStatus::as_str))
+                            .collect::<Vec<_>>(),
+                    ],
+                )
+                .await
+                .map_err(backend)?;
+        }
+        if !r.arrivals.is_empty() {
+            let a = &r.arrivals;
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO bus_arrivals SELECT * FROM UNNEST($1::text[], $2::int8[], \
+                     $3::text[], $4::text[], $5::int2[], $6::int8[], $7::int8[], $8::int8[], \
+                     $9::int8[]) ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(backend)?;
+            let n =
+                |f: fn(&BusArrival) -> u32| a.iter().map(|x| i64::from(f(x))).collect::<Vec<_>>();
+            written += tx
+                .execute(
+                    &st,
+                    &[
+                        &a.iter().map(|a| a.bus_id.to_string()).collect::<Vec<_>>(),
+                        &a.iter().map(|a| a.time.0).collect::<Vec<_>>(),
+                        &a.iter().map(|a| a.line_id.to_string()).collect::<Vec<_>>(),
+                        &a.iter().map(|a| a.stop_id.to_string()).collect::<Vec<_>>(),
+                        &a.iter().map(|a| i16::from(a.direction)).collect::<Vec<_>>(),
+                        &n(|a| a.boarded),
+                        &n(|a| a.alighted),
+                        &n(|a| a.passengers_after),
+                        &n(|a| a.waiting_after),
+                    ],
+                )
+                .await
+                .map_err(backend)?;
+        }
+        if let Some(cp) = &batch.checkpoint {
+            tx.execute(
+                "INSERT INTO world_state (id, t, state) VALUES (1, $1, $2)
+                 ON CONFLICT (id) DO UPDATE SET t = excluded.t, state = excluded.state",
+                &[&cp.time.0, &cp.state_json],
+            )
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(WriteStats {
+            rows_written: written,
+        })
+    }
+
+    async fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let row = client
+            .query_opt("SELECT t, state FROM world_state WHERE id = 1", &[])
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| Checkpoint {
+            time: Millis(r.get(0)),
+            state_json: r.get(1),
+        }))
+    }
+
+    async fn as_of(
+        &self,
+        series: Series,
+        id: &str,
+        at: Millis,
+    ) -> Result<Option<Record>, StoreError> {
+        let l = layout(series);
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} AND t <= ${} ORDER BY t DESC LIMIT 1",
+            l.columns,
+            l.table,
+            l.key,
+            l.key_params + 1
+        );
+        let client = self.pool.get().await.map_err(backend)?;
+        let st = client.prepare_cached(&sql).await.map_err(backend)?;
+        let key = key_values(series, id);
+        let row = client
+            .query_opt(&st, &params(&key, &[&at.0]))
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(l.decode).transpose()
+    }
+
+    async fn range(&self, q: RangeQuery) -> Result<Page, StoreError> {
+        let l = layout(q.series);
+        let n = l.key_params;
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} AND t >= ${} AND t <= ${} AND t > ${} ORDER BY t ASC LIMIT ${}",
+            l.columns,
+            l.table,
+            l.key,
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4
+        );
+        let after = q.after.map_or(i64::MIN, |c| c.time().0);
+        let fetch = q.limit.saturating_add(1) as i64;
+        let client = self.pool.get().await.map_err(backend)?;
+        let st = client.prepare_cached(&sql).await.map_err(backend)?;
+        let key = key_values(q.series, &q.id);
+        let rows = client
+            .query(&st, &params(&key, &[&q.from.0, &q.to.0, &after, &fetch]))
+            .await
+            .map_err(backend)?;
+        let mut rows = rows.iter().map(l.decode).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if rows.len() > q.limit {
+            rows.truncate(q.limit);
+            rows.last().map(|r| super::Cursor::after(r.time()))
+        } else {
+            None
+        };
+        Ok(Page { rows, next_cursor })
+    }
+
+    async fn line_snapshot(
+        &self,
+        bus_ids: &[BusId],
+        at: Millis,
+    ) -> Result<Vec<BusPosition>, StoreError> {
+        let ids: Vec<&str> = bus_ids.iter().map(|b| b.as_str()).collect();
+        let client = self.pool.get().await.map_err(backend)?;
+        // One index seek per bus, in the order asked.
+        let sql = format!(
+            "SELECT p.* FROM unnest($1::text[]) WITH ORDINALITY AS b(id, n)
+             CROSS JOIN LATERAL (SELECT {POSITION_COLUMNS} FROM bus_positions
+                 WHERE bus_id = b.id AND t <= $2 ORDER BY t DESC LIMIT 1) p
+             ORDER BY b.n"
+        );
+        let st = client.prepare_cached(&sql).await.map_err(backend)?;
+        let rows = client.query(&st, &[&ids, &at.0]).await.map_err(backend)?;
+        rows.iter().map(decode_position).collect()
+    }
+
+    async fn prune(&self, before: Millis) -> Result<u64, StoreError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let mut deleted = 0u64;
+        for table in ["bus_positions", "people_count", "sensors", "bus_arrivals"] {
+            // Short statements, each its own transaction: readers and the writer wait on no
+            // long lock.
+            let sql = format!(
+                "DELETE FROM {table} WHERE ctid = ANY(ARRAY(
+                     SELECT ctid FROM {table} WHERE t < $1 LIMIT {PRUNE_CHUNK}))"
+            );
+            let st = client.prepare_cached(&sql).await.map_err(backend)?;
+            loop {
+                let n = client.execute(&st, &[&before.0]).await.map_err(backend)?;
+                deleted += n;
+                if n < PRUNE_CHUNK as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn time_span(&self) -> Result<Option<(Millis, Millis)>, StoreError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let row = client
+            .query_one("SELECT min(t), max(t) FROM bus_positions", &[])
+            .await
+            .map_err(backend)?;
+        let (lo, hi): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+        Ok(lo.zip(hi).map(|(lo, hi)| (Millis(lo), Millis(hi))))
+    }
+
+    async fn insert_key(&self, key: ApiKeyRecord) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        client
+            .execute(
+                "INSERT INTO api_keys (id, group_name, hash, created_at, expires_at, revoked_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &key.id,
+                    &key.group,
+                    &key.hash,
+                    &key.created_at.0,
+                    &key.expires_at.map(|t| t.0),
+                    &key.revoked_at.map(|t| t.0),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let rows = client
+            .query(
+                "SELECT id, group_name, hash, created_at, expires_at, revoked_at
+                 FROM api_keys ORDER BY created_at, id",
+                &[],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|r| ApiKeyRecord {
+                id: r.get(0),
+                group: r.get(1),
+                hash: r.get(2),
+                created_at: Millis(r.get(3)),
+                expires_at: r.get::<_, Option<i64>>(4).map(Millis),
+                revoked_at: r.get::<_, Option<i64>>(5).map(Millis),
+            })
+            .collect())
+    }
+
+    async fn revoke_key(&self, id: &str, at: Millis) -> Result<bool, StoreError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let n = client
+            .execute(
+                "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                &[&id, &at.0],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(n > 0)
+    }
+
+    async fn expire_group_keys(
+        &self,
+        group: &str,
+        keep: &str,
+        at: Millis,
+    ) -> Result<u64, StoreError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        client
+            .execute(
+                "UPDATE api_keys SET expires_at = LEAST(COALESCE(expires_at, $3), $3)
+                 WHERE group_name = $1 AND id <> $2 AND revoked_at IS NULL",
+                &[&group, &keep, &at.0],
+            )
+            .await
+            .map_err(backend)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        client.query_one("SELECT 1", &[]).await.map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            super::redact("postgres://madbus:s3cret@db:5432/madbus"),
+            "postgres://madbus@db:5432/madbus"
+        );
+        assert_eq!(
+            super::redact("postgres://db/madbus"),
+            "postgres://db/madbus"
+        );
+    }
+}
