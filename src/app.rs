@@ -115,8 +115,10 @@ pub fn load_network(file: Option<&std::path::Path>) -> anyhow::Result<Network> {
 
 /// What the simulator needs to start (in a role that simulates).
 struct Simulator {
-    world: World,
     status: Arc<StatusCell>,
+    sim: SimConfig,
+    /// History generated on an empty store.
+    backfill: Duration,
     config: RunnerConfig,
 }
 
@@ -166,10 +168,9 @@ impl Application {
             .connect(Arc::clone(&network), role.serves())
             .await?;
         let simulator = if role.simulates() {
-            let world =
-                restore_or_create(&network, settings.sim, &*store, settings.backfill).await?;
             Some(Simulator {
-                world,
+                sim: settings.sim,
+                backfill: settings.backfill,
                 status: Arc::new(StatusCell::new(crate::sim::network_fingerprint(&network))),
                 config: RunnerConfig {
                     speed: settings.speed,
@@ -258,15 +259,14 @@ impl Application {
         let closing = self.state.closing.clone();
         let state = &self.state;
         let state_feed = Arc::clone(&state.feed);
-        let runner = self.simulator.map(|sim| {
-            runner::spawn(
-                sim.world,
+        let simulator = self.simulator.map(|sim| {
+            tokio::spawn(simulate(
+                sim,
+                Arc::clone(&state.network),
                 Arc::clone(&state.store),
-                sim.status,
                 Arc::clone(&state.feed),
-                sim.config,
                 closing.clone(),
-            )
+            ))
         });
         let follower = self.role.serves().then(|| {
             tokio::spawn(live::follow(
@@ -318,11 +318,11 @@ impl Application {
         if let Some(follower) = follower {
             let _ = follower.await;
         }
-        if let Some(runner) = runner {
-            let joined = runner.join().await;
+        if let Some(simulator) = simulator {
+            let simulated = simulator.await;
             // The simulator's last status ("stopped") reaches the other processes.
             state_feed.flush().await;
-            joined?;
+            simulated??;
         }
         tracing::info!("stopped cleanly");
         Ok(())
@@ -380,6 +380,82 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(contents.as_bytes())
+}
+
+/// How often a standby simulator tries to take the store over.
+const STANDBY_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs the simulator whenever this process holds the store's writer lease: waits as a
+/// standby while another simulator holds it, then resumes the saved world (regenerating
+/// what the last writer did not write, so history has no gap) and runs until `closing`;
+/// when the lease is lost, stops writing at once and goes back to standby.
+async fn simulate(
+    sim: Simulator,
+    network: Arc<Network>,
+    store: Arc<dyn crate::store::Store>,
+    feed: Arc<dyn crate::feed::Feed>,
+    closing: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let mut said_standby = false;
+    loop {
+        let lease = match store.try_lease_writer().await {
+            Ok(Some(lease)) => lease,
+            outcome => {
+                match outcome {
+                    Err(e) => tracing::warn!(error = %e, "cannot take the writer lease; retrying"),
+                    _ if !said_standby => tracing::info!(
+                        "standby: another simulator writes the store; this one takes over when it stops"
+                    ),
+                    _ => {}
+                }
+                said_standby = true;
+                sim.status.set_phase(crate::feed::Phase::Standby);
+                tokio::select! {
+                    () = tokio::time::sleep(STANDBY_POLL) => continue,
+                    () = closing.cancelled() => return Ok(()),
+                }
+            }
+        };
+        said_standby = false;
+        tracing::info!("this simulator writes the store");
+        let world = match restore_or_create(&network, sim.sim, &*store, sim.backfill).await {
+            Ok(world) => world,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load the saved world; retrying");
+                drop(lease);
+                tokio::time::sleep(STANDBY_POLL).await;
+                continue;
+            }
+        };
+        let run = closing.child_token();
+        let runner = runner::spawn(
+            world,
+            Arc::clone(&store),
+            Arc::clone(&sim.status),
+            Arc::clone(&feed),
+            sim.config.clone(),
+            run.clone(),
+        );
+        tokio::select! {
+            () = lease.lost() => {
+                tracing::error!("lost the writer lease: this simulator stops writing now");
+                run.cancel();
+            }
+            () = run.cancelled() => {}
+        }
+        let ended = runner.join().await;
+        drop(lease);
+        if closing.is_cancelled() {
+            return ended.map(|_| ());
+        }
+        match ended {
+            Ok(runner::Ending::TakenOver) | Ok(runner::Ending::Stopped) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the simulator stopped with records unwritten; the next writer regenerates them")
+            }
+        }
+        tracing::warn!("no longer the store's writer; back to standby");
+    }
 }
 
 /// Resumes the saved world, or starts one `backfill` ago on an empty store.

@@ -407,3 +407,172 @@ async fn the_roles_share_a_postgresql_store() {
     let (status, log) = api.terminate();
     assert!(status.success(), "{}", log.join("\n"));
 }
+
+/// Every bus's positions in the store, checked to follow each other every `every_ms` from
+/// the first to the last: no gap, no duplicate. Returns the newest time.
+async fn assert_continuous(store: &dyn Store, buses: &[&str], every_ms: i64) -> i64 {
+    let mut newest = 0;
+    for bus in buses {
+        let page = store
+            .range(madbus::store::RangeQuery {
+                series: Series::BusPositions,
+                id: bus.to_string(),
+                from: madbus::time::Millis(0),
+                to: madbus::time::Millis::MAX,
+                limit: 1_000_000,
+                after: None,
+            })
+            .await
+            .unwrap();
+        let times: Vec<i64> = page.rows.iter().map(|r| r.time().0).collect();
+        assert!(times.len() > 10, "{bus}: {} rows", times.len());
+        for pair in times.windows(2) {
+            assert_eq!(
+                pair[1] - pair[0],
+                every_ms,
+                "{bus}: a gap or a duplicate at {}",
+                pair[0]
+            );
+        }
+        newest = newest.max(*times.last().unwrap());
+    }
+    newest
+}
+
+async fn phase(addr: &str) -> String {
+    let (_, body) = health(addr).await;
+    body["components"]["simulator"]["phase"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Two simulators on one PostgreSQL store: one writes, the other waits; kill -9 the writer
+/// and the standby takes over, regenerating what was not written; cut the writer's lock
+/// connection and it stops writing at once. History stays continuous throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL"]
+async fn a_standby_simulator_takes_over_without_a_gap() {
+    let url = common::PgCluster::get().database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--role",
+        "simulator",
+        "--store",
+        url.as_str(),
+        "--backfill",
+        "10m",
+        "--speed",
+        "5",
+    ];
+    let a = ServerProcess::spawn(dir.path(), &args);
+    wait_health(&a.addr, Duration::from_secs(60), |s, b| {
+        s == 200 && b["components"]["simulator"]["phase"] == "live"
+    })
+    .await;
+    let b = ServerProcess::spawn(dir.path(), &args);
+    let body = wait_health(&b.addr, Duration::from_secs(20), |_, b| {
+        b["components"]["simulator"]["phase"] == "standby"
+    })
+    .await;
+    assert_eq!(body["status"], "healthy", "a standby is healthy: {body}");
+    assert_eq!(phase(&a.addr).await, "live", "one writer at a time");
+
+    let store = madbus::store::PostgresStore::connect(&url).await.unwrap();
+    let buses = ["B001", "B101", "B301"];
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = assert_continuous(&store, &buses, 5_000).await;
+
+    // The writer dies: the standby takes over within seconds and fills the interval.
+    a.signal("KILL");
+    let took_over = Instant::now();
+    wait_health(&b.addr, Duration::from_secs(20), |s, b| {
+        s == 200 && b["components"]["simulator"]["phase"] == "live"
+    })
+    .await;
+    eprintln!("standby live {:?} after the kill", took_over.elapsed());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = assert_continuous(&store, &buses, 5_000).await;
+    assert!(
+        after > before + 10_000,
+        "the new writer writes: {before} -> {after}"
+    );
+
+    // A third simulator waits; the writer's lock connection is cut (a stand-in for a
+    // network partition): it stops writing, and exactly one simulator writes afterwards.
+    let c = ServerProcess::spawn(dir.path(), &args);
+    wait_health(&c.addr, Duration::from_secs(20), |_, b| {
+        b["components"]["simulator"]["phase"] == "standby"
+    })
+    .await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let cut = client
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'madbus-writer'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut.get::<_, i64>(0), 1, "one writer lock connection");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let phases = (phase(&b.addr).await, phase(&c.addr).await);
+        let live = [&phases.0, &phases.1]
+            .iter()
+            .filter(|p| p.as_str() == "live")
+            .count();
+        let standby = [&phases.0, &phases.1]
+            .iter()
+            .filter(|p| p.as_str() == "standby")
+            .count();
+        if live == 1 && standby == 1 && Instant::now() > deadline - Duration::from_secs(15) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "phases after the cut: {phases:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let last = assert_continuous(&store, &buses, 5_000).await;
+    assert!(last > after, "someone writes after the cut");
+    let (_, b_log) = b.terminate();
+    assert!(
+        b_log
+            .iter()
+            .any(|l| l.contains("lost the writer lease")
+                || l.contains("no longer the store's writer")),
+        "the cut writer says it stopped writing"
+    );
+    let (status, log) = c.terminate();
+    assert!(status.success(), "{}", log.join("\n"));
+}
+
+/// On one machine the SQLite store's writer lock (an OS file lock) does the same: a second
+/// simulator on the data dir waits, and takes over when the first is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_simulator_on_one_data_dir_waits_its_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--role", "simulator", "--backfill", "10m", "--speed", "5"];
+    let a = ServerProcess::spawn(dir.path(), &args);
+    wait_health(&a.addr, Duration::from_secs(60), |s, _| s == 200).await;
+    let b = ServerProcess::spawn(dir.path(), &args);
+    wait_health(&b.addr, Duration::from_secs(20), |_, b| {
+        b["components"]["simulator"]["phase"] == "standby"
+    })
+    .await;
+    a.signal("KILL");
+    wait_health(&b.addr, Duration::from_secs(20), |s, b| {
+        s == 200 && b["components"]["simulator"]["phase"] == "live"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let store = SqliteStore::open_read_only(dir.path()).unwrap();
+    assert_continuous(&store, &["B001", "B201"], 5_000).await;
+    let (status, log) = b.terminate();
+    assert!(status.success(), "{}", log.join("\n"));
+}

@@ -13,6 +13,8 @@ use crate::time::Millis;
 #[serde(tag = "phase", rename_all = "lowercase")]
 pub enum Phase {
     Starting,
+    /// Waiting to take over: another simulator writes the store.
+    Standby,
     /// Generating history as fast as possible; `done` of 0..=1.
     Backfilling {
         done: f64,

@@ -41,6 +41,7 @@ async fn health(State(state): State<AppState>) -> Response {
     let sim_time = status.sim_time.map(|t| t.to_rfc3339());
     let simulator = match status.phase {
         Phase::Starting => json!({"status": "ok", "phase": "starting", "progress": 0.0}),
+        Phase::Standby => json!({"status": "ok", "phase": "standby"}),
         Phase::Backfilling { done } => json!({
             "status": "ok", "phase": "backfilling",
             "progress": (done * 1000.0).round() / 1000.0, "sim_time": sim_time

@@ -116,7 +116,7 @@ impl Query {
     fn ready(&self) -> Result<(), QueryError> {
         match self.live.phase() {
             Phase::Live | Phase::Stopped => Ok(()),
-            Phase::Starting => Err(QueryError::NotReady(
+            Phase::Starting | Phase::Standby => Err(QueryError::NotReady(
                 "madbus is starting (waiting for the simulator); the data is not ready yet".into(),
             )),
             Phase::Backfilling { done } => Err(QueryError::NotReady(format!(

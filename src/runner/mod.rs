@@ -49,13 +49,24 @@ pub struct RunnerHandle {
 struct Unwritten {
     batches: u64,
     rows: u64,
+    /// Another simulator took the store over (nothing more may be written).
+    fenced: bool,
+}
+
+/// How a runner ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Asked to stop; every record is written.
+    Stopped,
+    /// Another simulator took the store over; this one wrote nothing after that.
+    TakenOver,
 }
 
 impl RunnerHandle {
     /// Waits until the simulator has stopped and its writer has finished; an error when
     /// some records could not be written (the saved world then stays at the last written
     /// batch, so a restart regenerates them: no gap, but the stop was not clean).
-    pub async fn join(self) -> anyhow::Result<()> {
+    pub async fn join(self) -> anyhow::Result<Ending> {
         if let Err(e) = self.stepper.await {
             anyhow::bail!("the simulator task failed: {e}");
         }
@@ -64,7 +75,8 @@ impl RunnerHandle {
         }
         match self.writer.await {
             Err(e) => anyhow::bail!("the store writer task failed: {e}"),
-            Ok(Unwritten { batches: 0, .. }) => Ok(()),
+            Ok(Unwritten { fenced: true, .. }) => Ok(Ending::TakenOver),
+            Ok(Unwritten { batches: 0, .. }) => Ok(Ending::Stopped),
             Ok(lost) => anyhow::bail!(
                 "{} record(s) in {} batch(es) could not be written to the store; the saved \
                  world stays at the last batch written, so the next start regenerates them",
@@ -283,14 +295,23 @@ async fn write_loop(
         let written = if unwritten.batches == 0 {
             write_with_retries(&*store, &status, &batch, &stop).await
         } else {
-            None
+            Written::GaveUp
         };
         match written {
-            Some(rows) => {
+            Written::Rows(rows) => {
                 rows_total += rows;
                 metrics::counter!("madbus_rows_written_total").increment(rows);
             }
-            None => {
+            Written::Fenced => {
+                tracing::error!(
+                    "another simulator has taken over the store: this one stops writing now"
+                );
+                unwritten.fenced = true;
+                unwritten.batches += 1;
+                unwritten.rows += batch.records.len() as u64;
+                stop.cancel();
+            }
+            Written::GaveUp => {
                 unwritten.batches += 1;
                 unwritten.rows += batch.records.len() as u64;
             }
@@ -314,15 +335,24 @@ async fn write_loop(
     unwritten
 }
 
+/// What became of one batch.
+enum Written {
+    /// Stored: this many rows were new.
+    Rows(u64),
+    GaveUp,
+    /// Refused: another simulator writes the store now.
+    Fenced,
+}
+
 /// Writes one batch, retrying (writes are idempotent) until it is stored, or until the
-/// runner is stopping and retries have gone on for several seconds. The rows newly stored,
-/// or `None` when the batch was given up.
+/// runner is stopping and retries have gone on for several seconds; never after it has
+/// been fenced out.
 async fn write_with_retries(
     store: &dyn Store,
     status: &StatusCell,
     batch: &Batch,
     stop: &CancellationToken,
-) -> Option<u64> {
+) -> Written {
     let mut delay = std::time::Duration::from_millis(100);
     loop {
         let started = Instant::now();
@@ -331,8 +361,9 @@ async fn write_with_retries(
         match result {
             Ok(stats) => {
                 status.set_store_error(None);
-                return Some(stats.rows_written);
+                return Written::Rows(stats.rows_written);
             }
+            Err(crate::store::StoreError::Fenced) => return Written::Fenced,
             Err(e) => {
                 tracing::error!(error = %e, "store write failed; retrying");
                 status.set_store_error(Some(e.to_string()));
@@ -341,7 +372,7 @@ async fn write_with_retries(
                         "stopping with a batch that cannot be written; later batches are not \
                          written either, so the saved world stays consistent with the rows"
                     );
-                    return None;
+                    return Written::GaveUp;
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(10));

@@ -178,6 +178,35 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store schema is version {found}, newer than this madbus understands ({known})")]
     TooNew { found: i64, known: i64 },
+    /// Another simulator has taken the store over: this one must not write again.
+    #[error("another simulator has taken over the store; this one no longer writes")]
+    Fenced,
+}
+
+/// The right to write the store as its one simulator, held until dropped. While it is
+/// held no other simulator gets one; once [`WriterLease::lost`] completes (the database
+/// connection that held it is gone), another may, and this one's writes fail with
+/// [`StoreError::Fenced`].
+pub struct WriterLease {
+    lost: tokio_util::sync::CancellationToken,
+    _held: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl WriterLease {
+    pub(crate) fn new(
+        lost: tokio_util::sync::CancellationToken,
+        held: impl std::any::Any + Send + Sync,
+    ) -> Self {
+        Self {
+            lost,
+            _held: Box::new(held),
+        }
+    }
+
+    /// Completes when the lease is lost.
+    pub async fn lost(&self) {
+        self.lost.cancelled().await
+    }
 }
 
 #[async_trait]
@@ -232,6 +261,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// A cheap check that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The writer lease if no other simulator holds it now (`None`: try again later). From
+    /// then on this store's writes are fenced: they fail once another simulator has taken a
+    /// newer lease.
+    async fn try_lease_writer(&self) -> Result<Option<WriterLease>, StoreError>;
 
     /// The newest row of `id`.
     async fn latest(&self, series: Series, id: &str) -> Result<Option<Record>, StoreError> {

@@ -3,8 +3,14 @@
 //! transaction per batch, one multi-row `INSERT ... SELECT FROM UNNEST(...)` per series,
 //! idempotent (`ON CONFLICT DO NOTHING` on (entity, time)), with the world state in the same
 //! transaction. Migrations run under an advisory lock, so whoever starts first applies them.
+//! One simulator writes at a time: it holds a session advisory lock on a connection of its
+//! own (released by PostgreSQL when that connection goes, kill -9 or a lost machine
+//! included: keepalives notice within seconds) and a fencing epoch that every write checks,
+//! so a simulator that lost the lock can never write after another took over.
 //! Every statement is a fixed string with bound parameters.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,6 +35,13 @@ const STATEMENT_TIMEOUT_MS: u64 = 30_000;
 const PRUNE_CHUNK: i64 = 5_000;
 /// `pg_advisory_xact_lock` key under which migrations run ("madbus" in ASCII, roughly).
 const MIGRATION_LOCK: i64 = 0x6d61_6462_7573;
+/// `pg_try_advisory_lock` key the writing simulator holds.
+const WRITER_LOCK: i64 = 0x6d61_6462_7577;
+/// How often the writer checks the connection that holds its lock.
+const LEASE_CHECK: Duration = Duration::from_secs(1);
+/// The epoch of a store that holds no lease; -1 once its lease is lost.
+const NO_LEASE: i64 = 0;
+const LOST_LEASE: i64 = -1;
 
 /// Schema migrations, applied in order; `madbus_schema.version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -63,10 +76,16 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE api_keys (
         id TEXT PRIMARY KEY, group_name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
         created_at BIGINT NOT NULL, expires_at BIGINT, revoked_at BIGINT);",
+    // 2: the writer's fencing epoch, moved on by each simulator that takes the store.
+    "CREATE TABLE madbus_writer (id INTEGER PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL);
+     INSERT INTO madbus_writer (id, epoch) VALUES (1, 0);",
 ];
 
 pub struct PostgresStore {
     pool: Pool,
+    config: tokio_postgres::Config,
+    /// The epoch of this store's writer lease ([`NO_LEASE`], [`LOST_LEASE`]).
+    epoch: Arc<AtomicI64>,
 }
 
 /// A database error as the store reports it: its code and message, never its detail (which
@@ -154,7 +173,7 @@ impl PostgresStore {
             .application_name("madbus")
             .options(format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -168,7 +187,11 @@ impl PostgresStore {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Backend(format!("PostgreSQL pool: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            config,
+            epoch: Arc::new(AtomicI64::new(NO_LEASE)),
+        })
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -361,6 +384,22 @@ impl Store for PostgresStore {
     async fn write(&self, batch: Batch) -> Result<WriteStats, StoreError> {
         let mut client = self.pool.get().await.map_err(backend)?;
         let tx = client.transaction().await.map_err(backend)?;
+        let mine = self.epoch.load(Ordering::SeqCst);
+        if mine != NO_LEASE {
+            // Held (shared) until commit: a simulator taking over waits for this write, and
+            // any write after its takeover sees the new epoch.
+            let current: i64 = tx
+                .query_one(
+                    "SELECT epoch FROM madbus_writer WHERE id = 1 FOR SHARE",
+                    &[],
+                )
+                .await
+                .map_err(backend)?
+                .get(0);
+            if current != mine {
+                return Err(StoreError::Fenced);
+            }
+        }
         let r = &batch.records;
         let mut written = 0u64;
         if !r.positions.is_empty() {
@@ -693,6 +732,73 @@ impl Store for PostgresStore {
         let client = self.pool.get().await.map_err(backend)?;
         client.query_one("SELECT 1", &[]).await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn try_lease_writer(&self) -> Result<Option<super::WriterLease>, StoreError> {
+        let (lock, connection) = self.config.connect(NoTls).await.map_err(backend)?;
+        let connection = tokio::spawn(connection);
+        // The server drops a session whose peer vanished within about 8 s, releasing the lock.
+        lock.batch_execute(
+            "SET application_name = 'madbus-writer';
+             SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 1;
+             SET tcp_keepalives_count = 3;",
+        )
+        .await
+        .map_err(backend)?;
+        let held: bool = lock
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
+            .await
+            .map_err(backend)?
+            .get(0);
+        if !held {
+            return Ok(None);
+        }
+        // Waits for the previous writer's write in flight, then fences it out.
+        let epoch: i64 = (self.pool.get().await.map_err(backend)?)
+            .query_one(
+                "UPDATE madbus_writer SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch",
+                &[],
+            )
+            .await
+            .map_err(backend)?
+            .get(0);
+        self.epoch.store(epoch, Ordering::SeqCst);
+        let lost = tokio_util::sync::CancellationToken::new();
+        let watch = {
+            let (lost, mine) = (lost.clone(), Arc::clone(&self.epoch));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(LEASE_CHECK);
+                loop {
+                    tick.tick().await;
+                    let check =
+                        tokio::time::timeout(LEASE_CHECK * 3, lock.simple_query("SELECT 1"));
+                    if !matches!(check.await, Ok(Ok(_))) {
+                        break;
+                    }
+                }
+                mine.store(LOST_LEASE, Ordering::SeqCst);
+                tracing::error!("lost the connection that holds the writer lock");
+                lost.cancel();
+            })
+        };
+        Ok(Some(super::WriterLease::new(
+            lost,
+            HeldLock { watch, connection },
+        )))
+    }
+}
+
+/// The lock's connection and its watcher: dropping them closes the connection, which
+/// releases the lock.
+struct HeldLock {
+    watch: tokio::task::JoinHandle<()>,
+    connection: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        self.watch.abort();
+        self.connection.abort();
     }
 }
 

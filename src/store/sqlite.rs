@@ -19,6 +19,9 @@ use crate::sim::{BusArrival, BusPosition, DoorStatus, EntityType, PeopleCount, S
 use crate::time::Millis;
 
 pub const DB_FILE: &str = "madbus.db";
+/// Locked (an OS file lock) by the simulator that writes the store: released when its
+/// process ends, however it ends.
+pub const WRITER_LOCK_FILE: &str = "madbus.writer.lock";
 /// Read connections kept open for reuse.
 const READ_POOL: usize = 8;
 
@@ -621,6 +624,27 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
             .await
+    }
+
+    async fn try_lease_writer(&self) -> Result<Option<super::WriterLease>, StoreError> {
+        let path = self.path.with_file_name(WRITER_LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
+        match file.try_lock() {
+            // On one machine the lock lasts as long as the process: it is never lost.
+            Ok(()) => Ok(Some(super::WriterLease::new(
+                tokio_util::sync::CancellationToken::new(),
+                file,
+            ))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(backend(format!("cannot lock {}: {e}", path.display())))
+            }
+        }
     }
 }
 
