@@ -46,6 +46,10 @@ impl From<QueryError> for ToolError {
             QueryError::BadRequest(m) => ToolError::BadRequest(m),
             QueryError::NotFound(m) => ToolError::NotFound(m),
             QueryError::NotReady(m) => ToolError::NotReady(m),
+            QueryError::Store(e @ crate::store::StoreError::Backend(_)) => {
+                tracing::error!(error = %e, "the store did not answer");
+                ToolError::NotReady(crate::web::STORE_AWAY.into())
+            }
             QueryError::Store(e) => {
                 tracing::error!(error = %e, "tool query failed");
                 ToolError::Internal

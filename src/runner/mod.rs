@@ -19,6 +19,10 @@ use crate::time::{Duration, Millis};
 const BATCH_ROWS: usize = 50_000;
 /// Batches waiting for the writer; a full queue slows the simulator, never memory.
 const WRITE_QUEUE: usize = 4;
+/// While the store is away the writer keeps taking batches, merged in order, up to this
+/// many rows (hours of live data for the default network, tens of MB); past it the
+/// simulator waits, and catches up once the store is back.
+const BACKLOG_ROWS: usize = 200_000;
 /// Live steps waiting to be published; when full (a slow feed), steps are not published:
 /// live clients miss them, the store has them all.
 const PUBLISH_QUEUE: usize = 64;
@@ -98,6 +102,10 @@ pub fn describe_metrics() {
         "Time to write one batch to the store"
     );
     metrics::describe_counter!("madbus_rows_written_total", "Rows written to the store");
+    metrics::describe_gauge!(
+        "madbus_store_backlog_rows",
+        "Rows held for the store while it does not answer"
+    );
     metrics::describe_counter!(
         "madbus_steps_unpublished_total",
         "Live steps not published because the feed was behind"
@@ -289,14 +297,24 @@ async fn write_loop(
     let mut rows_total: u64 = 0;
     let mut unwritten = Unwritten::default();
     while let Some((batch, ack)) = rx.recv().await {
-        let end = batch.checkpoint.as_ref().map(|c| c.time);
+        let mut pending = Pending {
+            batch,
+            acks: ack.into_iter().collect(),
+            batches: 1,
+        };
         // Once a batch is lost, no later one may be written: its checkpoint would run ahead
         // of the rows and leave a hole that no restart fills.
         let written = if unwritten.batches == 0 {
-            write_with_retries(&*store, &status, &batch, &stop).await
+            write_with_retries(&*store, &status, &mut pending, &mut rx, &stop).await
         } else {
             Written::GaveUp
         };
+        let Pending {
+            batch,
+            acks,
+            batches,
+        } = pending;
+        let end = batch.checkpoint.as_ref().map(|c| c.time);
         match written {
             Written::Rows(rows) => {
                 rows_total += rows;
@@ -307,16 +325,16 @@ async fn write_loop(
                     "another simulator has taken over the store: this one stops writing now"
                 );
                 unwritten.fenced = true;
-                unwritten.batches += 1;
+                unwritten.batches += batches;
                 unwritten.rows += batch.records.len() as u64;
                 stop.cancel();
             }
             Written::GaveUp => {
-                unwritten.batches += 1;
+                unwritten.batches += batches;
                 unwritten.rows += batch.records.len() as u64;
             }
         }
-        if let Some(ack) = ack {
+        for ack in acks {
             let _ = ack.send(());
         }
         if let Some(end) = end
@@ -335,6 +353,26 @@ async fn write_loop(
     unwritten
 }
 
+/// What the writer holds: one batch, or several merged while the store was away.
+struct Pending {
+    batch: Batch,
+    acks: Vec<std::sync::mpsc::Sender<()>>,
+    batches: u64,
+}
+
+impl Pending {
+    /// Appends a later batch: its records after these, its world state instead.
+    fn merge(&mut self, (later, ack): Job) {
+        let mut records = later.records;
+        self.batch.records.append(&mut records);
+        if later.checkpoint.is_some() {
+            self.batch.checkpoint = later.checkpoint;
+        }
+        self.acks.extend(ack);
+        self.batches += 1;
+    }
+}
+
 /// What became of one batch.
 enum Written {
     /// Stored: this many rows were new.
@@ -344,23 +382,26 @@ enum Written {
     Fenced,
 }
 
-/// Writes one batch, retrying (writes are idempotent) until it is stored, or until the
-/// runner is stopping and retries have gone on for several seconds; never after it has
-/// been fenced out.
+/// Writes what is pending, retrying (writes are idempotent) until it is stored, or until
+/// the runner is stopping and retries have gone on for several seconds; never after it has
+/// been fenced out. Between retries it takes the batches that arrive (up to
+/// [`BACKLOG_ROWS`]), so the simulator keeps stepping while the store is away.
 async fn write_with_retries(
     store: &dyn Store,
     status: &StatusCell,
-    batch: &Batch,
+    pending: &mut Pending,
+    rx: &mut mpsc::Receiver<Job>,
     stop: &CancellationToken,
 ) -> Written {
     let mut delay = std::time::Duration::from_millis(100);
     loop {
         let started = Instant::now();
-        let result = store.write(batch.clone()).await;
+        let result = store.write(pending.batch.clone()).await;
         metrics::histogram!("madbus_store_write_seconds").record(started.elapsed().as_secs_f64());
         match result {
             Ok(stats) => {
                 status.set_store_error(None);
+                metrics::gauge!("madbus_store_backlog_rows").set(0.0);
                 return Written::Rows(stats.rows_written);
             }
             Err(crate::store::StoreError::Fenced) => return Written::Fenced,
@@ -374,8 +415,24 @@ async fn write_with_retries(
                     );
                     return Written::GaveUp;
                 }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                let wait = tokio::time::sleep(delay);
+                tokio::pin!(wait);
+                loop {
+                    let room = pending.batch.records.len() < BACKLOG_ROWS;
+                    tokio::select! {
+                        () = &mut wait => break,
+                        job = rx.recv(), if room => match job {
+                            Some(job) => pending.merge(job),
+                            None => {
+                                (&mut wait).await;
+                                break;
+                            }
+                        },
+                    }
+                }
+                metrics::gauge!("madbus_store_backlog_rows")
+                    .set(pending.batch.records.len() as f64);
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
             }
         }
     }

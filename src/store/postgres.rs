@@ -39,9 +39,11 @@ const MIGRATION_LOCK: i64 = 0x6d61_6462_7573;
 const WRITER_LOCK: i64 = 0x6d61_6462_7577;
 /// How often the writer checks the connection that holds its lock.
 const LEASE_CHECK: Duration = Duration::from_secs(1);
-/// The epoch of a store that holds no lease; -1 once its lease is lost.
+/// The epoch of a store that holds no lease; -1 once its lease is lost to another
+/// simulator; -2 while the connection holding the lock is being re-made (writes wait).
 const NO_LEASE: i64 = 0;
 const LOST_LEASE: i64 = -1;
+const RETAKING_LEASE: i64 = -2;
 
 /// Schema migrations, applied in order; `madbus_schema.version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -385,6 +387,15 @@ impl Store for PostgresStore {
         let mut client = self.pool.get().await.map_err(backend)?;
         let tx = client.transaction().await.map_err(backend)?;
         let mine = self.epoch.load(Ordering::SeqCst);
+        match mine {
+            LOST_LEASE => return Err(StoreError::Fenced),
+            RETAKING_LEASE => {
+                return Err(StoreError::Backend(
+                    "the connection holding the writer lock was lost; taking the lock back".into(),
+                ));
+            }
+            _ => {}
+        }
         if mine != NO_LEASE {
             // Held (shared) until commit: a simulator taking over waits for this write, and
             // any write after its takeover sees the new epoch.
@@ -735,24 +746,9 @@ impl Store for PostgresStore {
     }
 
     async fn try_lease_writer(&self) -> Result<Option<super::WriterLease>, StoreError> {
-        let (lock, connection) = self.config.connect(NoTls).await.map_err(backend)?;
-        let connection = tokio::spawn(connection);
-        // The server drops a session whose peer vanished within about 8 s, releasing the lock.
-        lock.batch_execute(
-            "SET application_name = 'madbus-writer';
-             SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 1;
-             SET tcp_keepalives_count = 3;",
-        )
-        .await
-        .map_err(backend)?;
-        let held: bool = lock
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
-            .await
-            .map_err(backend)?
-            .get(0);
-        if !held {
+        let Some(lock) = lock_connection(&self.config).await? else {
             return Ok(None);
-        }
+        };
         // Waits for the previous writer's write in flight, then fences it out.
         let epoch: i64 = (self.pool.get().await.map_err(backend)?)
             .query_one(
@@ -764,41 +760,124 @@ impl Store for PostgresStore {
             .get(0);
         self.epoch.store(epoch, Ordering::SeqCst);
         let lost = tokio_util::sync::CancellationToken::new();
-        let watch = {
-            let (lost, mine) = (lost.clone(), Arc::clone(&self.epoch));
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(LEASE_CHECK);
-                loop {
-                    tick.tick().await;
-                    let check =
-                        tokio::time::timeout(LEASE_CHECK * 3, lock.simple_query("SELECT 1"));
-                    if !matches!(check.await, Ok(Ok(_))) {
-                        break;
-                    }
-                }
-                mine.store(LOST_LEASE, Ordering::SeqCst);
-                tracing::error!("lost the connection that holds the writer lock");
-                lost.cancel();
-            })
-        };
-        Ok(Some(super::WriterLease::new(
-            lost,
-            HeldLock { watch, connection },
-        )))
+        let watch = tokio::spawn(keep_lease(
+            lock,
+            self.config.clone(),
+            self.pool.clone(),
+            Arc::clone(&self.epoch),
+            lost.clone(),
+        ));
+        Ok(Some(super::WriterLease::new(lost, HeldLock { watch })))
     }
 }
 
-/// The lock's connection and its watcher: dropping them closes the connection, which
+/// A connection of its own holding the writer lock, or `None` when another holds it.
+async fn lock_connection(
+    config: &tokio_postgres::Config,
+) -> Result<Option<LockConnection>, StoreError> {
+    let (client, connection) = config.connect(NoTls).await.map_err(backend)?;
+    let connection = tokio::spawn(connection);
+    let lock = LockConnection { client, connection };
+    // The server drops a session whose peer vanished within about 8 s, releasing the lock.
+    lock.client
+        .batch_execute(
+            "SET application_name = 'madbus-writer';
+             SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 1;
+             SET tcp_keepalives_count = 3;",
+        )
+        .await
+        .map_err(backend)?;
+    let held: bool = lock
+        .client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
+        .await
+        .map_err(backend)?
+        .get(0);
+    Ok(held.then_some(lock))
+}
+
+struct LockConnection {
+    client: tokio_postgres::Client,
+    connection: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+}
+
+impl Drop for LockConnection {
+    fn drop(&mut self) {
+        self.connection.abort();
+    }
+}
+
+/// Watches the lock's connection. When it goes (an outage, a cut), writes wait while the
+/// lock is taken back on a new connection; if another simulator wrote in between (the
+/// epoch moved), or holds the lock, the lease is lost: writes are fenced for good.
+async fn keep_lease(
+    mut lock: LockConnection,
+    config: tokio_postgres::Config,
+    pool: Pool,
+    epoch: Arc<AtomicI64>,
+    lost: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let mut tick = tokio::time::interval(LEASE_CHECK);
+        loop {
+            tick.tick().await;
+            let check = tokio::time::timeout(LEASE_CHECK * 3, lock.client.simple_query("SELECT 1"));
+            if !matches!(check.await, Ok(Ok(_))) {
+                break;
+            }
+        }
+        let mine = epoch.swap(RETAKING_LEASE, Ordering::SeqCst);
+        drop(lock);
+        tracing::warn!("lost the connection that holds the writer lock; taking it back");
+        lock = loop {
+            tokio::time::sleep(LEASE_CHECK).await;
+            match retake(&config, &pool, mine).await {
+                Ok(Some((retaken, next))) => {
+                    epoch.store(next, Ordering::SeqCst);
+                    break retaken;
+                }
+                Ok(None) => {
+                    epoch.store(LOST_LEASE, Ordering::SeqCst);
+                    tracing::error!("another simulator has taken the store over");
+                    lost.cancel();
+                    return;
+                }
+                Err(e) => tracing::debug!(error = %e, "the writer lock cannot be taken back yet"),
+            }
+        };
+        tracing::info!("took the writer lock back; writes resume");
+    }
+}
+
+/// The lock on a new connection and the epoch moved on from `mine`, or `None` when another
+/// simulator holds the lock or has written since.
+async fn retake(
+    config: &tokio_postgres::Config,
+    pool: &Pool,
+    mine: i64,
+) -> Result<Option<(LockConnection, i64)>, StoreError> {
+    let Some(lock) = lock_connection(config).await? else {
+        return Ok(None);
+    };
+    let next = (pool.get().await.map_err(backend)?)
+        .query_opt(
+            "UPDATE madbus_writer SET epoch = epoch + 1 WHERE id = 1 AND epoch = $1 RETURNING epoch",
+            &[&mine],
+        )
+        .await
+        .map_err(backend)?;
+    Ok(next.map(|r| (lock, r.get(0))))
+}
+
+/// The lock's watcher, which owns its connection: dropping it closes the connection, which
 /// releases the lock.
 struct HeldLock {
     watch: tokio::task::JoinHandle<()>,
-    connection: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
 }
 
 impl Drop for HeldLock {
     fn drop(&mut self) {
         self.watch.abort();
-        self.connection.abort();
     }
 }
 

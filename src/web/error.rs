@@ -144,12 +144,19 @@ impl ApiError {
     }
 }
 
+/// What a client is told when the store does not answer (the cause is logged).
+pub const STORE_AWAY: &str = "The store is not answering; try again shortly";
+
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match e {
             QueryError::BadRequest(m) => ApiError::bad_request(m),
             QueryError::NotFound(m) => ApiError::not_found(m),
             QueryError::NotReady(m) => ApiError::unavailable(m, NOT_READY_RETRY_S),
+            QueryError::Store(e @ crate::store::StoreError::Backend(_)) => {
+                tracing::error!(error = %e, "the store did not answer");
+                ApiError::unavailable(STORE_AWAY, NOT_READY_RETRY_S)
+            }
             QueryError::Store(e) => ApiError::internal(e),
         }
     }

@@ -7,7 +7,7 @@ mod error;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use error::{ApiError, ErrorKind, NOT_READY_RETRY_S, render_errors, request_id};
+pub use error::{ApiError, ErrorKind, NOT_READY_RETRY_S, STORE_AWAY, render_errors, request_id};
 
 use crate::feed::Feed;
 use crate::live::LiveState;
