@@ -447,56 +447,100 @@ async fn phase(addr: &str) -> String {
         .to_string()
 }
 
-/// Two simulators on one PostgreSQL store: one writes, the other waits; kill -9 the writer
-/// and the standby takes over, regenerating what was not written; cut the writer's lock
-/// connection and it stops writing at once. History stays continuous throughout.
+/// The whole topology on PostgreSQL and NATS: two simulators (one writes, the other waits)
+/// and two API processes. kill -9 the writer: the standby is live within 10 s, regenerating
+/// what was not written, and clients on both API processes keep receiving; `madbus verify`
+/// passes against each API process. Then cut the writer's lock connection: it stops writing,
+/// and exactly one simulator writes afterwards. History stays continuous throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs PostgreSQL"]
+#[ignore = "needs nats-server and PostgreSQL"]
 async fn a_standby_simulator_takes_over_without_a_gap() {
+    let nats = NatsServer::start();
+    let feed = nats.url();
     let url = common::PgCluster::get().database().await;
     let dir = tempfile::tempdir().unwrap();
+    let shared = ["--store", url.as_str(), "--feed", feed.as_str()];
     let args = [
-        "--role",
-        "simulator",
-        "--store",
-        url.as_str(),
-        "--backfill",
-        "10m",
-        "--speed",
-        "5",
-    ];
+        &shared[..],
+        &["--role", "simulator", "--backfill", "20m", "--speed", "5"],
+    ]
+    .concat();
     let a = ServerProcess::spawn(dir.path(), &args);
     wait_health(&a.addr, Duration::from_secs(60), |s, b| {
         s == 200 && b["components"]["simulator"]["phase"] == "live"
     })
     .await;
     let b = ServerProcess::spawn(dir.path(), &args);
-    let body = wait_health(&b.addr, Duration::from_secs(20), |_, b| {
-        b["components"]["simulator"]["phase"] == "standby"
+    // A standby is healthy (200).
+    wait_health(&b.addr, Duration::from_secs(20), |s, b| {
+        s == 200 && b["components"]["simulator"]["phase"] == "standby"
     })
     .await;
-    assert_eq!(body["status"], "healthy", "a standby is healthy: {body}");
     assert_eq!(phase(&a.addr).await, "live", "one writer at a time");
+    let api_args = [&shared[..], &["--role", "api"]].concat();
+    let apis = [
+        ServerProcess::spawn(dir.path(), &api_args),
+        ServerProcess::spawn(dir.path(), &api_args),
+    ];
+    for api in &apis {
+        wait_health(&api.addr, Duration::from_secs(20), |s, _| s == 200).await;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
+        .args(["keys", "create", "--group", GROUP, "--store", &url])
+        .output()
+        .unwrap();
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get(&apis[1].addr, "/lines", &key).await.0 != 200 {
+        assert!(Instant::now() < deadline, "the key never worked");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, buses) = get(&apis[0].addr, "/buses", &key).await;
+    let buses: Vec<String> = (buses.as_array().unwrap().iter())
+        .map(|b| b["bus_id"].as_str().unwrap().to_string())
+        .collect();
+    let buses: Vec<&str> = buses.iter().map(String::as_str).collect();
+    let (_, lines) = get(&apis[0].addr, "/lines", &key).await;
+    let lines: Vec<String> = (lines.as_array().unwrap().iter())
+        .map(|l| l["line_id"].as_str().unwrap().to_string())
+        .collect();
+    let mut watchers = Vec::new();
+    for api in &apis {
+        watchers.push(watch(&api.addr, &key, lines.clone()).await);
+    }
 
     let store = madbus::store::PostgresStore::connect(&url).await.unwrap();
-    let buses = ["B001", "B101", "B301"];
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = assert_continuous(&store, &buses, 5_000).await;
 
     // The writer dies: the standby takes over within seconds and fills the interval.
     a.signal("KILL");
     let took_over = Instant::now();
-    wait_health(&b.addr, Duration::from_secs(20), |s, b| {
+    wait_health(&b.addr, Duration::from_secs(10), |s, b| {
         s == 200 && b["components"]["simulator"]["phase"] == "live"
     })
     .await;
     eprintln!("standby live {:?} after the kill", took_over.elapsed());
+    let counts: Vec<usize> = (watchers.iter())
+        .map(|(r, _)| r.lock().unwrap().positions.len())
+        .collect();
     tokio::time::sleep(Duration::from_secs(3)).await;
+    for ((received, _), before) in watchers.iter().zip(counts) {
+        let now = received.lock().unwrap().positions.len();
+        assert!(
+            now > before,
+            "a client stopped receiving after the takeover"
+        );
+    }
     let after = assert_continuous(&store, &buses, 5_000).await;
     assert!(
         after > before + 10_000,
         "the new writer writes: {before} -> {after}"
     );
+    for api in &apis {
+        wait_health(&api.addr, Duration::from_secs(10), |s, _| s == 200).await;
+        verify(&api.addr, &key).await;
+    }
 
     // A third simulator waits; the writer's lock connection is cut (a stand-in for a
     // network partition): it stops writing, and exactly one simulator writes afterwards.
@@ -547,6 +591,9 @@ async fn a_standby_simulator_takes_over_without_a_gap() {
     );
     let (status, log) = c.terminate();
     assert!(status.success(), "{}", log.join("\n"));
+    for (_, reader) in watchers {
+        reader.abort();
+    }
 }
 
 /// On one machine the SQLite store's writer lock (an OS file lock) does the same: a second
