@@ -1,9 +1,10 @@
-//! The command line: `madbus serve`, `check-config`, `keys`, `mcp`, `verify`. Every flag can also be set by an
+//! The command line: `madbus serve`, `check-config`, `keys`, `mcp`, `verify`, `probe`. Every flag can also be set by an
 //! environment variable `MADBUS_<FLAG>`.
 
 mod check_config;
 mod keys;
 mod mcp;
+mod probe;
 mod serve;
 mod verify;
 
@@ -36,6 +37,8 @@ enum Command {
     Mcp(mcp::McpArgs),
     /// Run the deployment checklist against a madbus (or a throwaway one with --local).
     Verify(verify::VerifyArgs),
+    /// Exit 0 when a URL answers 2xx (a container health check without curl).
+    Probe(probe::ProbeArgs),
 }
 
 /// Runs the command line; the binary's `main` is only this.
@@ -54,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::CheckConfig(args) => check_config::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Probe(args) => probe::run(args),
     }
 }
 

@@ -1,8 +1,8 @@
 //! The shared store: PostgreSQL, for a simulator and API processes on several machines.
 //! The same contract as SQLite (`tests/store_contract.rs` runs against both). Writes are one
-//! transaction per batch, one multi-row `INSERT ... SELECT FROM UNNEST(...)` per series,
-//! idempotent (`ON CONFLICT DO NOTHING` on (entity, time)), with the world state in the same
-//! transaction. Migrations run under an advisory lock, so whoever starts first applies them.
+//! transaction per batch, one binary COPY per series, idempotent (rows already stored, as
+//! in a retried batch, are kept: such a series goes through a staging table and `ON CONFLICT
+//! DO NOTHING` on (entity, time)), with the world state in the same transaction. Migrations run under an advisory lock, so whoever starts first applies them.
 //! One simulator writes at a time: it holds a session advisory lock on a connection of its
 //! own (released by PostgreSQL when that connection goes, kill -9 or a lost machine
 //! included: keepalives notice within seconds) and a fencing epoch that every write checks,
@@ -15,7 +15,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::types::ToSql;
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
 use super::{
@@ -47,32 +51,34 @@ const RETAKING_LEASE: i64 = -2;
 
 /// Schema migrations, applied in order; `madbus_schema.version` records how many ran.
 const MIGRATIONS: &[&str] = &[
-    // 1: the four series (each with a time index for pruning and spans), the saved world
-    // and the API keys.
+    // 1: the four series, the saved world and the API keys. Ids compare bytewise (`C`
+    // collation: they are ASCII, and locale-aware comparison made every index insert several
+    // times dearer); each series has a BRIN index on time for pruning, a few pages where a
+    // B-tree would cost as much to keep up as the table.
     "CREATE TABLE bus_positions (
-        bus_id TEXT NOT NULL, t BIGINT NOT NULL, line_id TEXT NOT NULL,
+        bus_id TEXT COLLATE \"C\" NOT NULL, t BIGINT NOT NULL, line_id TEXT NOT NULL,
         latitude DOUBLE PRECISION NOT NULL, longitude DOUBLE PRECISION NOT NULL,
         speed_kmh DOUBLE PRECISION NOT NULL, direction SMALLINT NOT NULL,
         passenger_count BIGINT NOT NULL, next_stop_id TEXT NOT NULL,
         distance_to_next_stop_m DOUBLE PRECISION NOT NULL, at_stop BOOLEAN NOT NULL,
         PRIMARY KEY (bus_id, t));
-     CREATE INDEX bus_positions_t ON bus_positions (t);
+     CREATE INDEX bus_positions_t ON bus_positions USING brin (t);
      CREATE TABLE people_count (
-        stop_id TEXT NOT NULL, t BIGINT NOT NULL, count BIGINT NOT NULL, line_ids TEXT NOT NULL,
-        PRIMARY KEY (stop_id, t));
-     CREATE INDEX people_count_t ON people_count (t);
+        stop_id TEXT COLLATE \"C\" NOT NULL, t BIGINT NOT NULL, count BIGINT NOT NULL,
+        line_ids TEXT NOT NULL, PRIMARY KEY (stop_id, t));
+     CREATE INDEX people_count_t ON people_count USING brin (t);
      CREATE TABLE sensors (
-        entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, t BIGINT NOT NULL,
-        temperature DOUBLE PRECISION NOT NULL, humidity DOUBLE PRECISION NOT NULL,
-        co2_level DOUBLE PRECISION, door_status TEXT,
+        entity_type TEXT COLLATE \"C\" NOT NULL, entity_id TEXT COLLATE \"C\" NOT NULL,
+        t BIGINT NOT NULL, temperature DOUBLE PRECISION NOT NULL,
+        humidity DOUBLE PRECISION NOT NULL, co2_level DOUBLE PRECISION, door_status TEXT,
         PRIMARY KEY (entity_type, entity_id, t));
-     CREATE INDEX sensors_t ON sensors (t);
+     CREATE INDEX sensors_t ON sensors USING brin (t);
      CREATE TABLE bus_arrivals (
-        bus_id TEXT NOT NULL, t BIGINT NOT NULL, line_id TEXT NOT NULL, stop_id TEXT NOT NULL,
-        direction SMALLINT NOT NULL, boarded BIGINT NOT NULL, alighted BIGINT NOT NULL,
-        passengers_after BIGINT NOT NULL, waiting_after BIGINT NOT NULL,
-        PRIMARY KEY (bus_id, t));
-     CREATE INDEX bus_arrivals_t ON bus_arrivals (t);
+        bus_id TEXT COLLATE \"C\" NOT NULL, t BIGINT NOT NULL, line_id TEXT NOT NULL,
+        stop_id TEXT NOT NULL, direction SMALLINT NOT NULL, boarded BIGINT NOT NULL,
+        alighted BIGINT NOT NULL, passengers_after BIGINT NOT NULL,
+        waiting_after BIGINT NOT NULL, PRIMARY KEY (bus_id, t));
+     CREATE INDEX bus_arrivals_t ON bus_arrivals USING brin (t);
      CREATE TABLE world_state (
         id INTEGER PRIMARY KEY CHECK (id = 1), t BIGINT NOT NULL, state TEXT NOT NULL);
      CREATE TABLE api_keys (
@@ -381,11 +387,194 @@ fn params<'a>(key: &'a [String], rest: &[&'a (dyn ToSql + Sync)]) -> Vec<&'a (dy
     out
 }
 
+/// A record that COPY writes to its table: its column types, in table order, and its row.
+trait Copied: Sync {
+    const TABLE: &'static str;
+    const TYPES: &'static [Type];
+    fn put<'a>(
+        &'a self,
+        writer: Pin<&'a mut BinaryCopyInWriter>,
+    ) -> impl Future<Output = Result<(), tokio_postgres::Error>> + Send + 'a;
+}
+
+impl Copied for BusPosition {
+    const TABLE: &'static str = "bus_positions";
+    const TYPES: &'static [Type] = &[
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::INT2,
+        Type::INT8,
+        Type::TEXT,
+        Type::FLOAT8,
+        Type::BOOL,
+    ];
+    async fn put<'a>(
+        &'a self,
+        w: Pin<&'a mut BinaryCopyInWriter>,
+    ) -> Result<(), tokio_postgres::Error> {
+        w.write(&[
+            &self.bus_id.as_str(),
+            &self.time.0,
+            &self.line_id.as_str(),
+            &self.latitude,
+            &self.longitude,
+            &self.speed_kmh,
+            &i16::from(self.direction),
+            &i64::from(self.passenger_count),
+            &self.next_stop_id.as_str(),
+            &self.distance_to_next_stop_m,
+            &self.at_stop,
+        ])
+        .await
+    }
+}
+
+impl Copied for PeopleCount {
+    const TABLE: &'static str = "people_count";
+    const TYPES: &'static [Type] = &[Type::TEXT, Type::INT8, Type::INT8, Type::TEXT];
+    async fn put<'a>(
+        &'a self,
+        w: Pin<&'a mut BinaryCopyInWriter>,
+    ) -> Result<(), tokio_postgres::Error> {
+        let lines = (self.line_ids.iter().map(|l| l.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
+        w.write(&[
+            &self.stop_id.as_str(),
+            &self.time.0,
+            &i64::from(self.count),
+            &lines,
+        ])
+        .await
+    }
+}
+
+impl Copied for SensorReading {
+    const TABLE: &'static str = "sensors";
+    const TYPES: &'static [Type] = &[
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::TEXT,
+    ];
+    async fn put<'a>(
+        &'a self,
+        w: Pin<&'a mut BinaryCopyInWriter>,
+    ) -> Result<(), tokio_postgres::Error> {
+        w.write(&[
+            &self.entity_type.as_str(),
+            &&*self.entity_id,
+            &self.time.0,
+            &self.temperature,
+            &self.humidity,
+            &self.co2_level,
+            &self.door_status.map(DoorStatus::as_str),
+        ])
+        .await
+    }
+}
+
+impl Copied for BusArrival {
+    const TABLE: &'static str = "bus_arrivals";
+    const TYPES: &'static [Type] = &[
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT2,
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+    ];
+    async fn put<'a>(
+        &'a self,
+        w: Pin<&'a mut BinaryCopyInWriter>,
+    ) -> Result<(), tokio_postgres::Error> {
+        w.write(&[
+            &self.bus_id.as_str(),
+            &self.time.0,
+            &self.line_id.as_str(),
+            &self.stop_id.as_str(),
+            &i16::from(self.direction),
+            &i64::from(self.boarded),
+            &i64::from(self.alighted),
+            &i64::from(self.passengers_after),
+            &i64::from(self.waiting_after),
+        ])
+        .await
+    }
+}
+
+/// COPYs `rows` into `table`; the rows copied.
+async fn copy_into<R: Copied>(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    rows: &[R],
+) -> Result<u64, tokio_postgres::Error> {
+    let sink = tx
+        .copy_in(&format!("COPY {table} FROM STDIN BINARY"))
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, R::TYPES);
+    futures_util::pin_mut!(writer);
+    for row in rows {
+        row.put(writer.as_mut()).await?;
+    }
+    writer.finish().await
+}
+
+/// Writes one series' rows, keeping rows already stored: COPY straight into the table (the
+/// usual case: all are new), in a savepoint; when some are already there (a retried batch),
+/// through a staging table and `INSERT ... ON CONFLICT DO NOTHING`. The rows newly stored.
+async fn copy_series<R: Copied>(
+    tx: &mut deadpool_postgres::Transaction<'_>,
+    rows: &[R],
+) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let savepoint = tx.transaction().await.map_err(backend)?;
+    match copy_into(&savepoint, R::TABLE, rows).await {
+        Ok(n) => {
+            savepoint.commit().await.map_err(backend)?;
+            return Ok(n);
+        }
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            savepoint.rollback().await.map_err(backend)?;
+        }
+        Err(e) => return Err(backend(e)),
+    }
+    let stage = format!("stage_{}", R::TABLE);
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {}) ON COMMIT DELETE ROWS",
+        R::TABLE
+    ))
+    .await
+    .map_err(backend)?;
+    copy_into(tx, &stage, rows).await.map_err(backend)?;
+    let sql = format!(
+        "INSERT INTO {} SELECT * FROM {stage} ON CONFLICT DO NOTHING",
+        R::TABLE
+    );
+    let n = tx.execute(&sql, &[]).await.map_err(backend)?;
+    tx.batch_execute(&format!("TRUNCATE {stage}"))
+        .await
+        .map_err(backend)?;
+    Ok(n)
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn write(&self, batch: Batch) -> Result<WriteStats, StoreError> {
         let mut client = self.pool.get().await.map_err(backend)?;
-        let tx = client.transaction().await.map_err(backend)?;
+        let mut tx = client.transaction().await.map_err(backend)?;
         let mine = self.epoch.load(Ordering::SeqCst);
         match mine {
             LOST_LEASE => return Err(StoreError::Fenced),
@@ -412,127 +601,10 @@ impl Store for PostgresStore {
             }
         }
         let r = &batch.records;
-        let mut written = 0u64;
-        if !r.positions.is_empty() {
-            let p = &r.positions;
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO bus_positions SELECT * FROM UNNEST($1::text[], $2::int8[], \
-                     $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::int2[], \
-                     $8::int8[], $9::text[], $10::float8[], $11::bool[]) ON CONFLICT DO NOTHING",
-                )
-                .await
-                .map_err(backend)?;
-            let col = |f: fn(&BusPosition) -> String| p.iter().map(f).collect::<Vec<_>>();
-            written += tx
-                .execute(
-                    &st,
-                    &[
-                        &col(|p| p.bus_id.to_string()),
-                        &p.iter().map(|p| p.time.0).collect::<Vec<_>>(),
-                        &col(|p| p.line_id.to_string()),
-                        &p.iter().map(|p| p.latitude).collect::<Vec<_>>(),
-                        &p.iter().map(|p| p.longitude).collect::<Vec<_>>(),
-                        &p.iter().map(|p| p.speed_kmh).collect::<Vec<_>>(),
-                        &p.iter().map(|p| i16::from(p.direction)).collect::<Vec<_>>(),
-                        &p.iter()
-                            .map(|p| i64::from(p.passenger_count))
-                            .collect::<Vec<_>>(),
-                        &col(|p| p.next_stop_id.to_string()),
-                        &p.iter()
-                            .map(|p| p.distance_to_next_stop_m)
-                            .collect::<Vec<_>>(),
-                        &p.iter().map(|p| p.at_stop).collect::<Vec<_>>(),
-                    ],
-                )
-                .await
-                .map_err(backend)?;
-        }
-        if !r.people.is_empty() {
-            let p = &r.people;
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO people_count SELECT * FROM UNNEST($1::text[], $2::int8[], \
-                     $3::int8[], $4::text[]) ON CONFLICT DO NOTHING",
-                )
-                .await
-                .map_err(backend)?;
-            let lines = |p: &PeopleCount| {
-                (p.line_ids.iter().map(|l| l.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            written += tx
-                .execute(
-                    &st,
-                    &[
-                        &p.iter().map(|p| p.stop_id.to_string()).collect::<Vec<_>>(),
-                        &p.iter().map(|p| p.time.0).collect::<Vec<_>>(),
-                        &p.iter().map(|p| i64::from(p.count)).collect::<Vec<_>>(),
-                        &p.iter().map(lines).collect::<Vec<_>>(),
-                    ],
-                )
-                .await
-                .map_err(backend)?;
-        }
-        if !r.sensors.is_empty() {
-            let s = &r.sensors;
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO sensors SELECT * FROM UNNEST($1::text[], $2::text[], \
-                     $3::int8[], $4::float8[], $5::float8[], $6::float8[], $7::text[]) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .await
-                .map_err(backend)?;
-            written += tx
-                .execute(
-                    &st,
-                    &[
-                        &s.iter().map(|s| s.entity_type.as_str()).collect::<Vec<_>>(),
-                        &s.iter().map(|s| &*s.entity_id).collect::<Vec<_>>(),
-                        &s.iter().map(|s| s.time.0).collect::<Vec<_>>(),
-                        &s.iter().map(|s| s.temperature).collect::<Vec<_>>(),
-                        &s.iter().map(|s| s.humidity).collect::<Vec<_>>(),
-                        &s.iter().map(|s| s.co2_level).collect::<Vec<_>>(),
-                        &s.iter()
-                            .map(|s| s.door_status.map(DoorStatus::as_str))
-                            .collect::<Vec<_>>(),
-                    ],
-                )
-                .await
-                .map_err(backend)?;
-        }
-        if !r.arrivals.is_empty() {
-            let a = &r.arrivals;
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO bus_arrivals SELECT * FROM UNNEST($1::text[], $2::int8[], \
-                     $3::text[], $4::text[], $5::int2[], $6::int8[], $7::int8[], $8::int8[], \
-                     $9::int8[]) ON CONFLICT DO NOTHING",
-                )
-                .await
-                .map_err(backend)?;
-            let n =
-                |f: fn(&BusArrival) -> u32| a.iter().map(|x| i64::from(f(x))).collect::<Vec<_>>();
-            written += tx
-                .execute(
-                    &st,
-                    &[
-                        &a.iter().map(|a| a.bus_id.to_string()).collect::<Vec<_>>(),
-                        &a.iter().map(|a| a.time.0).collect::<Vec<_>>(),
-                        &a.iter().map(|a| a.line_id.to_string()).collect::<Vec<_>>(),
-                        &a.iter().map(|a| a.stop_id.to_string()).collect::<Vec<_>>(),
-                        &a.iter().map(|a| i16::from(a.direction)).collect::<Vec<_>>(),
-                        &n(|a| a.boarded),
-                        &n(|a| a.alighted),
-                        &n(|a| a.passengers_after),
-                        &n(|a| a.waiting_after),
-                    ],
-                )
-                .await
-                .map_err(backend)?;
-        }
+        let written = copy_series(&mut tx, &r.positions).await?
+            + copy_series(&mut tx, &r.people).await?
+            + copy_series(&mut tx, &r.sensors).await?
+            + copy_series(&mut tx, &r.arrivals).await?;
         if let Some(cp) = &batch.checkpoint {
             tx.execute(
                 "INSERT INTO world_state (id, t, state) VALUES (1, $1, $2)
@@ -659,8 +731,20 @@ impl Store for PostgresStore {
 
     async fn time_span(&self) -> Result<Option<(Millis, Millis)>, StoreError> {
         let client = self.pool.get().await.map_err(backend)?;
+        // Each bus's first and last row by its primary key, the buses found by hopping
+        // along that key (a skip scan): no table scan, no extra index.
         let row = client
-            .query_one("SELECT min(t), max(t) FROM bus_positions", &[])
+            .query_one(
+                "WITH RECURSIVE ids(id) AS (
+                     SELECT min(bus_id) FROM bus_positions
+                     UNION ALL
+                     SELECT (SELECT min(bus_id) FROM bus_positions WHERE bus_id > ids.id)
+                     FROM ids WHERE ids.id IS NOT NULL)
+                 SELECT min((SELECT min(t) FROM bus_positions p WHERE p.bus_id = ids.id)),
+                        max((SELECT max(t) FROM bus_positions p WHERE p.bus_id = ids.id))
+                 FROM ids WHERE ids.id IS NOT NULL",
+                &[],
+            )
             .await
             .map_err(backend)?;
         let (lo, hi): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
