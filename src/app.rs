@@ -355,12 +355,17 @@ pub const DEMO_KEY_FILE: &str = "demo-api-key";
 /// (mode 0600) and shown once on a terminal. Logs say where it is, never what it is.
 async fn create_demo_key(store: &dyn Store, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let new = keys::generate("demo", Millis::now(), None);
-    store.insert_key(new.record.clone()).await?;
+    // The file first: a key stored that nobody can read would block the next start's.
     let path = data_dir.join(DEMO_KEY_FILE);
-    write_private(
-        &path,
-        &format!("x-group-name: demo\nx-api-key: {}\n", new.key),
-    )?;
+    std::fs::create_dir_all(data_dir)
+        .and_then(|()| {
+            write_private(
+                &path,
+                &format!("x-group-name: demo\nx-api-key: {}\n", new.key),
+            )
+        })
+        .with_context(|| format!("writing the first API key to {}", path.display()))?;
+    store.insert_key(new.record.clone()).await?;
     tracing::info!(group = "demo", key_id = %new.record.id, file = %path.display(), "created a first API key (mode 0600 file)");
     if std::io::stderr().is_terminal() {
         eprintln!(

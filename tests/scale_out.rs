@@ -359,13 +359,19 @@ async fn the_roles_share_a_postgresql_store() {
         &["--role", "simulator", "--backfill", "20m", "--speed", "5"],
     ]
     .concat();
-    let sim = ServerProcess::spawn(dir.path(), &sim_args);
+    // A data dir that does not exist yet: on PostgreSQL it only receives the demo key file.
+    let data = dir.path().join("not-yet");
+    let sim = ServerProcess::spawn(&data, &sim_args);
     wait_health(&sim.addr, Duration::from_secs(60), |s, _| s == 200).await;
     let api = ServerProcess::spawn(dir.path(), &[&store[..], &["--role", "api"]].concat());
     wait_health(&api.addr, Duration::from_secs(20), |s, _| s == 200).await;
     assert!(
-        !dir.path().join("madbus.db").exists(),
-        "nothing is written to the data dir's SQLite file"
+        data.join(madbus::app::DEMO_KEY_FILE).exists(),
+        "the demo key file"
+    );
+    assert!(
+        !data.join("madbus.db").exists() && !dir.path().join("madbus.db").exists(),
+        "nothing is written to a SQLite file"
     );
     // The simulator made the demo key in PostgreSQL; a new key works on the API process.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))

@@ -31,10 +31,10 @@ fn records() -> Records {
 async fn filled(store: &dyn Store) -> Records {
     let rec = records();
     let stats = store
-        .write(Batch {
+        .write(Arc::new(Batch {
             records: rec.clone(),
             checkpoint: None,
-        })
+        }))
         .await
         .unwrap();
     assert_eq!(stats.rows_written, rec.len() as u64);
@@ -216,10 +216,10 @@ pub mod contract {
     pub async fn rewriting_adds_nothing(store: &dyn Store) {
         let rec = filled(store).await;
         let again = store
-            .write(Batch {
+            .write(Arc::new(Batch {
                 records: rec.clone(),
                 checkpoint: None,
-            })
+            }))
             .await
             .unwrap();
         assert_eq!(again.rows_written, 0);
@@ -273,10 +273,10 @@ pub mod contract {
                 state_json: format!("{{\"t\":{t}}}"),
             };
             store
-                .write(Batch {
+                .write(Arc::new(Batch {
                     records: Records::default(),
                     checkpoint: Some(cp.clone()),
-                })
+                }))
                 .await
                 .unwrap();
             assert_eq!(store.checkpoint().await.unwrap(), Some(cp));

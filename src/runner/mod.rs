@@ -298,7 +298,7 @@ async fn write_loop(
     let mut unwritten = Unwritten::default();
     while let Some((batch, ack)) = rx.recv().await {
         let mut pending = Pending {
-            batch,
+            batch: Arc::new(batch),
             acks: ack.into_iter().collect(),
             batches: 1,
         };
@@ -355,7 +355,7 @@ async fn write_loop(
 
 /// What the writer holds: one batch, or several merged while the store was away.
 struct Pending {
-    batch: Batch,
+    batch: Arc<Batch>,
     acks: Vec<std::sync::mpsc::Sender<()>>,
     batches: u64,
 }
@@ -363,10 +363,12 @@ struct Pending {
 impl Pending {
     /// Appends a later batch: its records after these, its world state instead.
     fn merge(&mut self, (later, ack): Job) {
+        // Not shared once a write has failed: no copy.
+        let batch = Arc::make_mut(&mut self.batch);
         let mut records = later.records;
-        self.batch.records.append(&mut records);
+        batch.records.append(&mut records);
         if later.checkpoint.is_some() {
-            self.batch.checkpoint = later.checkpoint;
+            batch.checkpoint = later.checkpoint;
         }
         self.acks.extend(ack);
         self.batches += 1;
@@ -396,7 +398,7 @@ async fn write_with_retries(
     let mut delay = std::time::Duration::from_millis(100);
     loop {
         let started = Instant::now();
-        let result = store.write(pending.batch.clone()).await;
+        let result = store.write(Arc::clone(&pending.batch)).await;
         metrics::histogram!("madbus_store_write_seconds").record(started.elapsed().as_secs_f64());
         match result {
             Ok(stats) => {

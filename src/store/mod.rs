@@ -211,8 +211,9 @@ impl WriterLease {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Writes a batch idempotently: rows already stored are left as they are.
-    async fn write(&self, batch: Batch) -> Result<WriteStats, StoreError>;
+    /// Writes a batch idempotently: rows already stored are left as they are. Shared, so a
+    /// writer that retries keeps its batch without copying it.
+    async fn write(&self, batch: Arc<Batch>) -> Result<WriteStats, StoreError>;
 
     /// The last saved world state, if any.
     async fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError>;

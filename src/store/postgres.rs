@@ -14,12 +14,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::{BufMut, BytesMut};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use std::future::Future;
-use std::pin::Pin;
-
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
+use futures_util::SinkExt;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
@@ -387,147 +385,144 @@ fn params<'a>(key: &'a [String], rest: &[&'a (dyn ToSql + Sync)]) -> Vec<&'a (dy
     out
 }
 
-/// A record that COPY writes to its table: its column types, in table order, and its row.
+/// One row in PostgreSQL's binary COPY format: each field its length and big-endian bytes.
+/// Encoded by hand into one buffer: the generic writer's per-field calls cost more than the
+/// server's insert.
+struct CopyRow<'a>(&'a mut BytesMut);
+
+impl CopyRow<'_> {
+    fn text(&mut self, s: &str) {
+        self.0.put_i32(s.len() as i32);
+        self.0.put_slice(s.as_bytes());
+    }
+    fn int8(&mut self, v: i64) {
+        self.0.put_i32(8);
+        self.0.put_i64(v);
+    }
+    fn int2(&mut self, v: i16) {
+        self.0.put_i32(2);
+        self.0.put_i16(v);
+    }
+    fn float8(&mut self, v: f64) {
+        self.0.put_i32(8);
+        self.0.put_f64(v);
+    }
+    fn boolean(&mut self, v: bool) {
+        self.0.put_i32(1);
+        self.0.put_u8(u8::from(v));
+    }
+    fn null(&mut self) {
+        self.0.put_i32(-1);
+    }
+}
+
+/// A record that COPY writes to its table, its fields in the table's column order and types.
 trait Copied: Sync {
     const TABLE: &'static str;
-    const TYPES: &'static [Type];
-    fn put<'a>(
-        &'a self,
-        writer: Pin<&'a mut BinaryCopyInWriter>,
-    ) -> impl Future<Output = Result<(), tokio_postgres::Error>> + Send + 'a;
+    const FIELDS: i16;
+    fn encode(&self, row: &mut CopyRow<'_>);
 }
 
 impl Copied for BusPosition {
     const TABLE: &'static str = "bus_positions";
-    const TYPES: &'static [Type] = &[
-        Type::TEXT,
-        Type::INT8,
-        Type::TEXT,
-        Type::FLOAT8,
-        Type::FLOAT8,
-        Type::FLOAT8,
-        Type::INT2,
-        Type::INT8,
-        Type::TEXT,
-        Type::FLOAT8,
-        Type::BOOL,
-    ];
-    async fn put<'a>(
-        &'a self,
-        w: Pin<&'a mut BinaryCopyInWriter>,
-    ) -> Result<(), tokio_postgres::Error> {
-        w.write(&[
-            &self.bus_id.as_str(),
-            &self.time.0,
-            &self.line_id.as_str(),
-            &self.latitude,
-            &self.longitude,
-            &self.speed_kmh,
-            &i16::from(self.direction),
-            &i64::from(self.passenger_count),
-            &self.next_stop_id.as_str(),
-            &self.distance_to_next_stop_m,
-            &self.at_stop,
-        ])
-        .await
+    const FIELDS: i16 = 11;
+    fn encode(&self, row: &mut CopyRow<'_>) {
+        row.text(self.bus_id.as_str());
+        row.int8(self.time.0);
+        row.text(self.line_id.as_str());
+        row.float8(self.latitude);
+        row.float8(self.longitude);
+        row.float8(self.speed_kmh);
+        row.int2(i16::from(self.direction));
+        row.int8(i64::from(self.passenger_count));
+        row.text(self.next_stop_id.as_str());
+        row.float8(self.distance_to_next_stop_m);
+        row.boolean(self.at_stop);
     }
 }
 
 impl Copied for PeopleCount {
     const TABLE: &'static str = "people_count";
-    const TYPES: &'static [Type] = &[Type::TEXT, Type::INT8, Type::INT8, Type::TEXT];
-    async fn put<'a>(
-        &'a self,
-        w: Pin<&'a mut BinaryCopyInWriter>,
-    ) -> Result<(), tokio_postgres::Error> {
+    const FIELDS: i16 = 4;
+    fn encode(&self, row: &mut CopyRow<'_>) {
+        row.text(self.stop_id.as_str());
+        row.int8(self.time.0);
+        row.int8(i64::from(self.count));
         let lines = (self.line_ids.iter().map(|l| l.as_str()))
             .collect::<Vec<_>>()
             .join(",");
-        w.write(&[
-            &self.stop_id.as_str(),
-            &self.time.0,
-            &i64::from(self.count),
-            &lines,
-        ])
-        .await
+        row.text(&lines);
     }
 }
 
 impl Copied for SensorReading {
     const TABLE: &'static str = "sensors";
-    const TYPES: &'static [Type] = &[
-        Type::TEXT,
-        Type::TEXT,
-        Type::INT8,
-        Type::FLOAT8,
-        Type::FLOAT8,
-        Type::FLOAT8,
-        Type::TEXT,
-    ];
-    async fn put<'a>(
-        &'a self,
-        w: Pin<&'a mut BinaryCopyInWriter>,
-    ) -> Result<(), tokio_postgres::Error> {
-        w.write(&[
-            &self.entity_type.as_str(),
-            &&*self.entity_id,
-            &self.time.0,
-            &self.temperature,
-            &self.humidity,
-            &self.co2_level,
-            &self.door_status.map(DoorStatus::as_str),
-        ])
-        .await
+    const FIELDS: i16 = 7;
+    fn encode(&self, row: &mut CopyRow<'_>) {
+        row.text(self.entity_type.as_str());
+        row.text(&self.entity_id);
+        row.int8(self.time.0);
+        row.float8(self.temperature);
+        row.float8(self.humidity);
+        match self.co2_level {
+            Some(v) => row.float8(v),
+            None => row.null(),
+        }
+        match self.door_status {
+            Some(d) => row.text(d.as_str()),
+            None => row.null(),
+        }
     }
 }
 
 impl Copied for BusArrival {
     const TABLE: &'static str = "bus_arrivals";
-    const TYPES: &'static [Type] = &[
-        Type::TEXT,
-        Type::INT8,
-        Type::TEXT,
-        Type::TEXT,
-        Type::INT2,
-        Type::INT8,
-        Type::INT8,
-        Type::INT8,
-        Type::INT8,
-    ];
-    async fn put<'a>(
-        &'a self,
-        w: Pin<&'a mut BinaryCopyInWriter>,
-    ) -> Result<(), tokio_postgres::Error> {
-        w.write(&[
-            &self.bus_id.as_str(),
-            &self.time.0,
-            &self.line_id.as_str(),
-            &self.stop_id.as_str(),
-            &i16::from(self.direction),
-            &i64::from(self.boarded),
-            &i64::from(self.alighted),
-            &i64::from(self.passengers_after),
-            &i64::from(self.waiting_after),
-        ])
-        .await
+    const FIELDS: i16 = 9;
+    fn encode(&self, row: &mut CopyRow<'_>) {
+        row.text(self.bus_id.as_str());
+        row.int8(self.time.0);
+        row.text(self.line_id.as_str());
+        row.text(self.stop_id.as_str());
+        row.int2(i16::from(self.direction));
+        for n in [
+            self.boarded,
+            self.alighted,
+            self.passengers_after,
+            self.waiting_after,
+        ] {
+            row.int8(i64::from(n));
+        }
     }
 }
 
-/// COPYs `rows` into `table`; the rows copied.
+/// Bytes sent to the server at a time.
+const COPY_CHUNK: usize = 256 * 1024;
+
+/// COPYs `rows` into `table` (binary format); the rows copied.
 async fn copy_into<R: Copied>(
     tx: &tokio_postgres::Transaction<'_>,
     table: &str,
     rows: &[R],
 ) -> Result<u64, tokio_postgres::Error> {
     let sink = tx
-        .copy_in(&format!("COPY {table} FROM STDIN BINARY"))
+        .copy_in::<_, bytes::Bytes>(&format!("COPY {table} FROM STDIN BINARY"))
         .await?;
-    let writer = BinaryCopyInWriter::new(sink, R::TYPES);
-    futures_util::pin_mut!(writer);
-    for row in rows {
-        row.put(writer.as_mut()).await?;
+    futures_util::pin_mut!(sink);
+    let mut buf = BytesMut::with_capacity(COPY_CHUNK + 4096);
+    // Signature, flags, header extension length.
+    buf.put_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.put_i32(0);
+    buf.put_i32(0);
+    for record in rows {
+        buf.put_i16(R::FIELDS);
+        record.encode(&mut CopyRow(&mut buf));
+        if buf.len() >= COPY_CHUNK {
+            sink.as_mut().send(buf.split().freeze()).await?;
+        }
     }
-    writer.finish().await
+    buf.put_i16(-1);
+    sink.as_mut().send(buf.freeze()).await?;
+    sink.finish().await
 }
 
 /// Writes one series' rows, keeping rows already stored: COPY straight into the table (the
@@ -572,7 +567,7 @@ async fn copy_series<R: Copied>(
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn write(&self, batch: Batch) -> Result<WriteStats, StoreError> {
+    async fn write(&self, batch: Arc<Batch>) -> Result<WriteStats, StoreError> {
         let mut client = self.pool.get().await.map_err(backend)?;
         let mut tx = client.transaction().await.map_err(backend)?;
         let mine = self.epoch.load(Ordering::SeqCst);

@@ -405,7 +405,7 @@ fn kind_str(kind: EntityType) -> &'static &'static str {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn write(&self, batch: Batch) -> Result<WriteStats, StoreError> {
+    async fn write(&self, batch: Arc<Batch>) -> Result<WriteStats, StoreError> {
         let writer = Arc::clone(&self.writer);
         tokio::task::spawn_blocking(move || {
             let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
