@@ -33,8 +33,6 @@ const POOL_SIZE: usize = 16;
 /// Connecting, waiting for a pooled connection, and each statement are bounded.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_TIMEOUT_MS: u64 = 30_000;
-/// Rows one pruning statement deletes at most, so no lock is held long.
-const PRUNE_CHUNK: i64 = 5_000;
 /// `pg_advisory_xact_lock` key under which migrations run ("madbus" in ASCII, roughly).
 const MIGRATION_LOCK: i64 = 0x6d61_6462_7573;
 /// `pg_try_advisory_lock` key the writing simulator holds.
@@ -50,9 +48,8 @@ const RETAKING_LEASE: i64 = -2;
 /// Schema migrations, applied in order; `madbus_schema.version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     // 1: the four series, the saved world and the API keys. Ids compare bytewise (`C`
-    // collation: they are ASCII, and locale-aware comparison made every index insert several
-    // times dearer); each series has a BRIN index on time for pruning, a few pages where a
-    // B-tree would cost as much to keep up as the table.
+    // collation: they are ASCII). Each series has only its primary key (entity, time):
+    // as-of, ranges, spans and pruning all use it.
     "CREATE TABLE bus_positions (
         bus_id TEXT COLLATE \"C\" NOT NULL, t BIGINT NOT NULL, line_id TEXT NOT NULL,
         latitude DOUBLE PRECISION NOT NULL, longitude DOUBLE PRECISION NOT NULL,
@@ -60,23 +57,19 @@ const MIGRATIONS: &[&str] = &[
         passenger_count BIGINT NOT NULL, next_stop_id TEXT NOT NULL,
         distance_to_next_stop_m DOUBLE PRECISION NOT NULL, at_stop BOOLEAN NOT NULL,
         PRIMARY KEY (bus_id, t));
-     CREATE INDEX bus_positions_t ON bus_positions USING brin (t);
      CREATE TABLE people_count (
         stop_id TEXT COLLATE \"C\" NOT NULL, t BIGINT NOT NULL, count BIGINT NOT NULL,
         line_ids TEXT NOT NULL, PRIMARY KEY (stop_id, t));
-     CREATE INDEX people_count_t ON people_count USING brin (t);
      CREATE TABLE sensors (
         entity_type TEXT COLLATE \"C\" NOT NULL, entity_id TEXT COLLATE \"C\" NOT NULL,
         t BIGINT NOT NULL, temperature DOUBLE PRECISION NOT NULL,
         humidity DOUBLE PRECISION NOT NULL, co2_level DOUBLE PRECISION, door_status TEXT,
         PRIMARY KEY (entity_type, entity_id, t));
-     CREATE INDEX sensors_t ON sensors USING brin (t);
      CREATE TABLE bus_arrivals (
         bus_id TEXT COLLATE \"C\" NOT NULL, t BIGINT NOT NULL, line_id TEXT NOT NULL,
         stop_id TEXT NOT NULL, direction SMALLINT NOT NULL, boarded BIGINT NOT NULL,
         alighted BIGINT NOT NULL, passengers_after BIGINT NOT NULL,
         waiting_after BIGINT NOT NULL, PRIMARY KEY (bus_id, t));
-     CREATE INDEX bus_arrivals_t ON bus_arrivals USING brin (t);
      CREATE TABLE world_state (
         id INTEGER PRIMARY KEY CHECK (id = 1), t BIGINT NOT NULL, state TEXT NOT NULL);
      CREATE TABLE api_keys (
@@ -416,6 +409,31 @@ impl CopyRow<'_> {
     }
 }
 
+/// Deletes the rows of `table` older than `$1`, one primary-key range per entity; the
+/// entities are found by hopping along the key (a skip scan). Nothing scans a table, so a
+/// prune with nothing to delete costs one index probe per entity, and only the rows deleted
+/// are locked (writers and readers of newer rows never wait).
+fn prune_sql(table: &str, key: &[&str]) -> String {
+    let cols = key.join(", ");
+    let outer = key
+        .iter()
+        .map(|k| format!("ids.{k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let matches = (key.iter().map(|k| format!("d.{k} = ids.{k}")))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    format!(
+        "WITH RECURSIVE ids({cols}) AS (
+             (SELECT {cols} FROM {table} ORDER BY {cols} LIMIT 1)
+             UNION ALL
+             SELECT n.* FROM ids CROSS JOIN LATERAL (
+                 SELECT {cols} FROM {table} WHERE ({cols}) > ({outer})
+                 ORDER BY {cols} LIMIT 1) n)
+         DELETE FROM {table} d USING ids WHERE {matches} AND d.t < $1"
+    )
+}
+
 /// A record that COPY writes to its table, its fields in the table's column order and types.
 trait Copied: Sync {
     const TABLE: &'static str;
@@ -705,21 +723,14 @@ impl Store for PostgresStore {
     async fn prune(&self, before: Millis) -> Result<u64, StoreError> {
         let client = self.pool.get().await.map_err(backend)?;
         let mut deleted = 0u64;
-        for table in ["bus_positions", "people_count", "sensors", "bus_arrivals"] {
-            // Short statements, each its own transaction: readers and the writer wait on no
-            // long lock.
-            let sql = format!(
-                "DELETE FROM {table} WHERE ctid = ANY(ARRAY(
-                     SELECT ctid FROM {table} WHERE t < $1 LIMIT {PRUNE_CHUNK}))"
-            );
-            let st = client.prepare_cached(&sql).await.map_err(backend)?;
-            loop {
-                let n = client.execute(&st, &[&before.0]).await.map_err(backend)?;
-                deleted += n;
-                if n < PRUNE_CHUNK as u64 {
-                    break;
-                }
-            }
+        for (table, key) in [
+            ("bus_positions", &["bus_id"][..]),
+            ("people_count", &["stop_id"]),
+            ("sensors", &["entity_type", "entity_id"]),
+            ("bus_arrivals", &["bus_id"]),
+        ] {
+            let st = (client.prepare_cached(&prune_sql(table, key)).await).map_err(backend)?;
+            deleted += client.execute(&st, &[&before.0]).await.map_err(backend)?;
         }
         Ok(deleted)
     }
