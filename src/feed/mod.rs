@@ -81,7 +81,7 @@ pub trait Feed: Send + Sync {
 }
 
 /// Which feed to use, parsed once at the edge from `--feed`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub enum FeedUrl {
     /// Within this process only (one process serves everything).
     #[default]
@@ -118,6 +118,13 @@ impl std::str::FromStr for FeedUrl {
                 "{s:?} is not a feed: write nats://HOST:PORT, or in-process"
             )),
         }
+    }
+}
+
+/// Shown without a password.
+impl std::fmt::Debug for FeedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FeedUrl({self})")
     }
 }
 

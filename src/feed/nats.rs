@@ -270,5 +270,7 @@ mod tests {
     fn passwords_stay_out_of_logs() {
         assert_eq!(super::redact("nats://u:secret@h:4222"), "nats://***@h:4222");
         assert_eq!(super::redact("nats://h:4222"), "nats://h:4222");
+        let url: crate::feed::FeedUrl = "nats://u:secret@h:4222".parse().unwrap();
+        assert!(!format!("{url} {url:?}").contains("secret"));
     }
 }

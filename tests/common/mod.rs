@@ -468,6 +468,19 @@ pub struct PgCluster {
 }
 
 static PG_CLUSTER: std::sync::OnceLock<PgCluster> = std::sync::OnceLock::new();
+/// The cluster's server process and directory, for [`remove_pg_cluster`].
+static PG_FILES: std::sync::OnceLock<(u32, PathBuf)> = std::sync::OnceLock::new();
+
+extern "C" fn remove_pg_cluster() {
+    if let Some((pid, dir)) = PG_FILES.get() {
+        // SAFETY: signals and waits for our own child process.
+        unsafe {
+            libc::kill(*pid as libc::pid_t, libc::SIGKILL);
+            libc::waitpid(*pid as libc::pid_t, std::ptr::null_mut(), 0);
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
 
 impl PgCluster {
     pub fn get() -> &'static PgCluster {
@@ -558,10 +571,14 @@ impl PgCluster {
         let (started, ready) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut child = server.spawn().unwrap();
-            started.send(()).unwrap();
+            started.send(child.id()).unwrap();
             let _ = child.wait();
         });
-        ready.recv().unwrap();
+        let pid = ready.recv().unwrap();
+        // At exit: stop the server and remove its files.
+        let _ = PG_FILES.set((pid, dir.clone()));
+        // SAFETY: registers a plain function with the C library, once.
+        unsafe { libc::atexit(remove_pg_cluster) };
         let deadline = Instant::now() + StdDuration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
