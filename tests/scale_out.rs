@@ -308,6 +308,16 @@ async fn one_simulator_feeds_api_replicas_over_nats() {
         assert_eq!(status, 200);
         assert_eq!(answer, serde_json::to_value(&stored[bus]).unwrap(), "{bus}");
     }
+    // With no simulator at all, the client is told within the staleness bound.
+    let deadline = Instant::now() + madbus::feed::STALE_AFTER + Duration::from_secs(5);
+    while received.lock().unwrap().notices.len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no notice that the simulator went quiet"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(received.lock().unwrap().notices[2].0, "feed.interrupted");
     reader.abort();
     let (status, log) = api2.terminate();
     assert!(status.success(), "{}", log.join("\n"));

@@ -27,6 +27,11 @@ use crate::network::Network;
 /// simulated second, published every 17 ms: a subscriber may fall about 4 s behind.
 pub const RING: usize = 256;
 
+/// With nothing from the simulator for this long (it sends its status every second), a
+/// process says the feed is interrupted: to its clients, in its health, and by answering
+/// "latest" from the store.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What subscribers receive.
 #[derive(Debug, Clone)]
 pub enum FeedMessage {

@@ -82,7 +82,12 @@ impl NatsFeed {
         let reader = if listen {
             let subscription = (client.subscribe(ALL).await)
                 .with_context(|| format!("subscribing to {ALL} on NATS"))?;
-            let task = tokio::spawn(read(subscription, Arc::clone(&network), ring.clone()));
+            let task = tokio::spawn(read(
+                subscription,
+                Arc::clone(&network),
+                ring.clone(),
+                Arc::clone(&interrupted),
+            ));
             Some(task.abort_handle())
         } else {
             None
@@ -148,8 +153,35 @@ fn connection_event(event: async_nats::Event, ring: &Ring, interrupted: &AtomicB
 
 /// Turns what arrives from NATS into ring messages: waiting event messages are merged into
 /// one batch, and a status keeps its place between events.
-async fn read(mut subscription: async_nats::Subscriber, network: Arc<Network>, ring: Ring) {
-    while let Some(first) = subscription.next().await {
+async fn read(
+    mut subscription: async_nats::Subscriber,
+    network: Arc<Network>,
+    ring: Ring,
+    interrupted: Arc<AtomicBool>,
+) {
+    loop {
+        let first = match tokio::time::timeout(super::STALE_AFTER, subscription.next()).await {
+            Ok(Some(message)) => message,
+            Ok(None) => return,
+            // Connected, but the simulator says nothing (it stopped, or none runs yet).
+            Err(_) => {
+                if !interrupted.swap(true, Ordering::SeqCst) {
+                    tracing::warn!("nothing from the simulator on NATS for a while");
+                    ring.send(FeedMessage::Interrupted(
+                        format!(
+                            "No news from the simulator for {} s",
+                            super::STALE_AFTER.as_secs()
+                        )
+                        .into(),
+                    ));
+                }
+                continue;
+            }
+        };
+        if interrupted.swap(false, Ordering::SeqCst) {
+            tracing::info!("the live feed resumes");
+            ring.send(FeedMessage::Resumed);
+        }
         let mut batch = Batch::default();
         let mut next = Some(first);
         while let Some(message) = next.take() {

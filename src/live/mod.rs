@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
@@ -14,9 +14,7 @@ use crate::network::Network;
 use crate::sim::{BusPosition, EntityType, PeopleCount, Record, SensorReading};
 use crate::store::{Series, Store};
 
-/// With nothing from the feed for this long (the simulator sends its status every second),
-/// memory is not trusted for "latest" and health reports the feed stale.
-pub const STALE_AFTER: Duration = Duration::from_secs(10);
+pub use crate::feed::STALE_AFTER;
 
 #[derive(Default)]
 struct Latest {
