@@ -219,6 +219,7 @@ impl Application {
                 network,
                 store,
                 live,
+                simulator: simulator.as_ref().map(|sim| Arc::clone(&sim.status)),
                 feed,
                 started: Instant::now(),
                 closing: tokio_util::sync::CancellationToken::new(),

@@ -633,6 +633,15 @@ async fn a_second_simulator_on_one_data_dir_waits_its_turn() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let store = SqliteStore::open_read_only(dir.path()).unwrap();
     assert_continuous(&store, &["B001", "B201"], 5_000).await;
+    // A whole `serve` (role all) on the same data dir waits too; it has no data to serve
+    // (its in-process feed has no simulator), so it answers 503 and says why.
+    let c = ServerProcess::spawn(dir.path(), &["--backfill", "10m"]);
+    let body = wait_health(&c.addr, Duration::from_secs(20), |_, b| {
+        b["components"]["simulator"]["phase"] == "standby"
+    })
+    .await;
+    assert_eq!(health(&c.addr).await.0, 503, "{body}");
+    let _ = c.terminate();
     let (status, log) = b.terminate();
     assert!(status.success(), "{}", log.join("\n"));
 }

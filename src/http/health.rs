@@ -39,7 +39,15 @@ async fn health(State(state): State<AppState>) -> Response {
         (Ok(()), None) => json!({"status": "ok"}),
     };
     let sim_time = status.sim_time.map(|t| t.to_rfc3339());
-    let simulator = match status.phase {
+    // This process's own simulator waits for another's lease, and no simulator has spoken
+    // on the feed: say so (a process that serves stays 503 until the data flows).
+    let local_standby = (state.simulator.as_ref()).is_some_and(|s| s.phase() == Phase::Standby);
+    let phase = match status.phase {
+        Phase::Starting if local_standby => Phase::Standby,
+        phase => phase,
+    };
+    let serves = state.live.follows_feed();
+    let simulator = match phase {
         Phase::Starting => json!({"status": "ok", "phase": "starting", "progress": 0.0}),
         Phase::Standby => json!({"status": "ok", "phase": "standby"}),
         Phase::Backfilling { done } => json!({
@@ -57,7 +65,11 @@ async fn health(State(state): State<AppState>) -> Response {
     let healthy = [&store, &simulator, &feed]
         .iter()
         .all(|c| c["status"] == "ok");
-    let starting = matches!(status.phase, Phase::Starting | Phase::Backfilling { .. });
+    let starting = match phase {
+        Phase::Starting | Phase::Backfilling { .. } => true,
+        Phase::Standby => serves,
+        Phase::Live | Phase::Stopped => false,
+    };
     let word = match (healthy, starting) {
         (false, _) => "unhealthy",
         (true, true) => "starting",

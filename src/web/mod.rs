@@ -21,6 +21,8 @@ pub struct AppState {
     pub network: Arc<Network>,
     pub store: Arc<dyn Store>,
     pub live: Arc<LiveState>,
+    /// This process's own simulator's status (when its role simulates).
+    pub simulator: Option<Arc<crate::feed::StatusCell>>,
     pub feed: Arc<dyn Feed>,
     pub query: Query,
     pub started: Instant,
