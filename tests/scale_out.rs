@@ -112,6 +112,30 @@ async fn stored_latest(store: &SqliteStore, buses: &[String]) -> HashMap<String,
     out
 }
 
+/// A key made with `madbus keys create --store STORE`, once it works on the API process at
+/// `addr` (keys are reloaded every second).
+async fn new_key(store: &str, addr: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
+        .args(["keys", "create", "--group", GROUP, "--store", store])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get(addr, "/lines", &key).await.0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the new key never worked on the API process"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    key
+}
+
 async fn verify(addr: &str, key: &str) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
         .args([
@@ -384,24 +408,7 @@ async fn the_roles_share_a_postgresql_store() {
         "nothing is written to a SQLite file"
     );
     // The simulator made the demo key in PostgreSQL; a new key works on the API process.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
-        .args(["keys", "create", "--group", GROUP, "--store", &url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while get(&api.addr, "/lines", &key).await.0 != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "the new key never worked on the API process"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let key = new_key(&url, &api.addr).await;
     let (status, latest) = get(&api.addr, "/bus-position/B001?mode=latest", &key).await;
     assert_eq!(status, 200, "{latest}");
     let to = latest["time"].as_str().unwrap().to_string();
@@ -501,16 +508,7 @@ async fn a_standby_simulator_takes_over_without_a_gap() {
     for api in &apis {
         wait_health(&api.addr, Duration::from_secs(20), |s, _| s == 200).await;
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
-        .args(["keys", "create", "--group", GROUP, "--store", &url])
-        .output()
-        .unwrap();
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while get(&apis[1].addr, "/lines", &key).await.0 != 200 {
-        assert!(Instant::now() < deadline, "the key never worked");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let key = new_key(&url, &apis[1].addr).await;
     let (_, buses) = get(&apis[0].addr, "/buses", &key).await;
     let buses: Vec<String> = (buses.as_array().unwrap().iter())
         .map(|b| b["bus_id"].as_str().unwrap().to_string())
@@ -672,16 +670,7 @@ async fn a_store_outage_loses_nothing() {
     wait_health(&sim.addr, Duration::from_secs(60), |s, _| s == 200).await;
     let api = ServerProcess::spawn(dir.path(), &[&common_args[..], &["--role", "api"]].concat());
     wait_health(&api.addr, Duration::from_secs(20), |s, _| s == 200).await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
-        .args(["keys", "create", "--group", GROUP, "--store", &direct])
-        .output()
-        .unwrap();
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while get(&api.addr, "/lines", &key).await.0 != 200 {
-        assert!(Instant::now() < deadline, "the key never worked");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let key = new_key(&direct, &api.addr).await;
 
     relay.cut();
     let outage = Instant::now();

@@ -20,7 +20,8 @@ pub use crate::feed::STALE_AFTER;
 struct Latest {
     positions: HashMap<String, BusPosition>,
     people: HashMap<String, PeopleCount>,
-    sensors: HashMap<(String, EntityType), SensorReading>,
+    /// By entity kind (bus, stop), then id.
+    sensors: [HashMap<String, SensorReading>; 2],
 }
 
 /// What this process last heard from the feed.
@@ -38,21 +39,41 @@ pub struct LiveState {
     seen: RwLock<FeedSeen>,
 }
 
-/// Keeps `slot` at the newer of itself and `record` (the store and the feed may disagree
-/// on order while priming).
-fn keep_newer<K: std::hash::Hash + Eq, R>(
-    map: &mut HashMap<K, R>,
-    key: K,
+/// Keeps `record` if it is the newest of its entity.
+fn absorb_one(latest: &mut Latest, record: &Record) {
+    match record {
+        Record::Position(p) => keep_newer(&mut latest.positions, p.bus_id.as_str(), p, |r| r.time),
+        Record::People(p) => keep_newer(&mut latest.people, p.stop_id.as_str(), p, |r| r.time),
+        Record::Sensor(s) => keep_newer(
+            &mut latest.sensors[kind_index(s.entity_type)],
+            &s.entity_id,
+            s,
+            |r| r.time,
+        ),
+        Record::Arrival(_) => {}
+    }
+}
+
+fn kind_index(kind: EntityType) -> usize {
+    match kind {
+        EntityType::Bus => 0,
+        EntityType::Stop => 1,
+    }
+}
+
+/// Keeps the entry of `key` at the newer of itself and `record` (the store and the feed may
+/// disagree on order while priming); the key is copied only for a new entity.
+fn keep_newer<R: Clone>(
+    map: &mut HashMap<String, R>,
+    key: &str,
     record: &R,
     time: impl Fn(&R) -> crate::time::Millis,
-) where
-    R: Clone,
-{
-    match map.get_mut(&key) {
+) {
+    match map.get_mut(key) {
         Some(old) if time(old) > time(record) => {}
         Some(old) => *old = record.clone(),
         None => {
-            map.insert(key, record.clone());
+            map.insert(key.to_string(), record.clone());
         }
     }
 }
@@ -94,23 +115,12 @@ impl LiveState {
         }
     }
 
-    /// Takes in a record (only the newest of each entity is kept; arrivals are not).
-    pub fn absorb(&self, record: &Record) {
+    /// Takes in records (only the newest of each entity is kept; arrivals are not), under
+    /// one lock.
+    pub fn absorb<'a>(&self, records: impl IntoIterator<Item = &'a Record>) {
         let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
-        match record {
-            Record::Position(p) => {
-                keep_newer(&mut latest.positions, p.bus_id.to_string(), p, |r| r.time)
-            }
-            Record::People(p) => {
-                keep_newer(&mut latest.people, p.stop_id.to_string(), p, |r| r.time)
-            }
-            Record::Sensor(s) => keep_newer(
-                &mut latest.sensors,
-                (s.entity_id.to_string(), s.entity_type),
-                s,
-                |r| r.time,
-            ),
-            Record::Arrival(_) => {}
+        for record in records {
+            absorb_one(&mut latest, record);
         }
     }
 
@@ -135,7 +145,7 @@ impl LiveState {
 
     pub fn sensor(&self, kind: EntityType, id: &str) -> Option<SensorReading> {
         let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
-        latest.sensors.get(&(id.to_string(), kind)).cloned()
+        latest.sensors[kind_index(kind)].get(id).cloned()
     }
 
     /// The simulator's status as last heard.
@@ -178,7 +188,7 @@ impl LiveState {
             .chain(stops.map(|id| (Series::Sensors(EntityType::Stop), id)));
         for (series, id) in wanted {
             match store.latest(series, id).await {
-                Ok(Some(record)) => self.absorb(&record),
+                Ok(Some(record)) => self.absorb([&record]),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot load the latest records from the store");
@@ -211,9 +221,7 @@ pub async fn follow(
         let missed = match message {
             Ok(FeedMessage::Events(batch)) => {
                 live.heard(false);
-                for event in &batch.events {
-                    live.absorb(&event.record);
-                }
+                live.absorb(batch.events.iter().map(|e| &e.record));
                 false
             }
             Ok(FeedMessage::Status(status)) => {

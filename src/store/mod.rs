@@ -129,11 +129,36 @@ pub struct RangeQuery {
     pub after: Option<Cursor>,
 }
 
+impl RangeQuery {
+    /// The time rows must be after: the cursor's, or the beginning.
+    pub fn after_ms(&self) -> i64 {
+        self.after.map_or(i64::MIN, |c| c.time().0)
+    }
+
+    /// Rows to fetch: one more than the page, to tell whether another page follows.
+    pub fn fetch(&self) -> i64 {
+        self.limit.saturating_add(1) as i64
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     pub rows: Vec<Record>,
     /// Present when more rows match.
     pub next_cursor: Option<Cursor>,
+}
+
+impl Page {
+    /// The page from up to [`RangeQuery::fetch`] rows in time order.
+    pub fn of(mut rows: Vec<Record>, limit: usize) -> Self {
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|r| Cursor::after(r.time()))
+        } else {
+            None
+        };
+        Page { rows, next_cursor }
+    }
 }
 
 /// The saved world: the simulation state (opaque JSON) and its time.

@@ -682,8 +682,7 @@ impl Store for PostgresStore {
             n + 3,
             n + 4
         );
-        let after = q.after.map_or(i64::MIN, |c| c.time().0);
-        let fetch = q.limit.saturating_add(1) as i64;
+        let (after, fetch) = (q.after_ms(), q.fetch());
         let client = self.pool.get().await.map_err(backend)?;
         let st = client.prepare_cached(&sql).await.map_err(backend)?;
         let key = key_values(q.series, &q.id);
@@ -691,14 +690,8 @@ impl Store for PostgresStore {
             .query(&st, &params(&key, &[&q.from.0, &q.to.0, &after, &fetch]))
             .await
             .map_err(backend)?;
-        let mut rows = rows.iter().map(l.decode).collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if rows.len() > q.limit {
-            rows.truncate(q.limit);
-            rows.last().map(|r| super::Cursor::after(r.time()))
-        } else {
-            None
-        };
-        Ok(Page { rows, next_cursor })
+        let rows = rows.iter().map(l.decode).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::of(rows, q.limit))
     }
 
     async fn line_snapshot(

@@ -460,10 +460,9 @@ impl Store for SqliteStore {
                 "SELECT {} FROM {} WHERE {} AND t >= :from AND t <= :to AND t > :after ORDER BY t ASC LIMIT :fetch",
                 l.columns, l.table, l.key
             );
-            let after = q.after.map_or(i64::MIN, |c| c.time().0);
-            let fetch = q.limit.saturating_add(1) as i64;
+            let (after, fetch) = (q.after_ms(), q.fetch());
             let mut st = conn.prepare_cached(&sql)?;
-            let mut rows = st
+            let rows = st
                 .query_map(
                     &*key_params(
                         q.series,
@@ -473,13 +472,7 @@ impl Store for SqliteStore {
                     |r| (l.decode)(r),
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let next_cursor = if rows.len() > q.limit {
-                rows.truncate(q.limit);
-                rows.last().map(|r| super::Cursor::after(r.time()))
-            } else {
-                None
-            };
-            Ok(Page { rows, next_cursor })
+            Ok(Page::of(rows, q.limit))
         })
         .await
     }

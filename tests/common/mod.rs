@@ -396,6 +396,24 @@ pub fn chromium() -> PathBuf {
     chromium
 }
 
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `what` accepts connections on loopback `port`.
+pub fn wait_listening(port: u16, within: StdDuration, what: &str) {
+    let deadline = Instant::now() + within;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} never listened on {port}");
+        std::thread::sleep(StdDuration::from_millis(20));
+    }
+}
+
 /// A throwaway `nats-server` (Debian's package, which `.ci/run` installs) on a free
 /// loopback port; killed when dropped.
 pub struct NatsServer {
@@ -405,11 +423,7 @@ pub struct NatsServer {
 
 impl NatsServer {
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         Self::start_on(port)
     }
 
@@ -426,14 +440,7 @@ impl NatsServer {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + StdDuration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server never listened on {port}"
-            );
-            std::thread::sleep(StdDuration::from_millis(20));
-        }
+        wait_listening(port, StdDuration::from_secs(10), "nats-server");
         Self {
             child: Some(child),
             port,
@@ -542,11 +549,7 @@ impl PgCluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut server = std::process::Command::new(bin.join("postgres"));
         server
             .arg("-D")
@@ -579,14 +582,7 @@ impl PgCluster {
         let _ = PG_FILES.set((pid, dir.clone()));
         // SAFETY: registers a plain function with the C library, once.
         unsafe { libc::atexit(remove_pg_cluster) };
-        let deadline = Instant::now() + StdDuration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "PostgreSQL never listened on {port}"
-            );
-            std::thread::sleep(StdDuration::from_millis(50));
-        }
+        wait_listening(port, StdDuration::from_secs(30), "PostgreSQL");
         Self {
             port,
             next: std::sync::atomic::AtomicUsize::new(0),
