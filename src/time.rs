@@ -6,6 +6,17 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+static MADRID: std::sync::LazyLock<jiff::tz::TimeZone> = std::sync::LazyLock::new(|| {
+    jiff::tz::TimeZone::get("Europe/Madrid")
+        .expect("Europe/Madrid is in jiff's bundled tz database")
+});
+
+/// Madrid's time zone, from the tz database bundled in the binary (so DST is right on a
+/// machine without tzdata). Every daily pattern and timetable runs on it.
+pub fn madrid() -> &'static jiff::tz::TimeZone {
+    &MADRID
+}
+
 /// An instant as UTC milliseconds since the Unix epoch. Stored and compared as an integer
 /// everywhere; turned into text only at the edges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

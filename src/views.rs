@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::network::LineId;
 use crate::network::id::{IdError, check_id};
-use crate::sim::{BusArrival, BusPosition, DoorStatus, EntityType, PeopleCount, SensorReading};
+use crate::sim::{
+    BusArrival, BusPosition, DoorStatus, EntityType, LineWaiting, PeopleCount, SensorReading,
+};
 use crate::time::Millis;
 
 /// Why a view does not make a record (a field that no madbus would have sent).
@@ -52,7 +54,29 @@ pub struct BusPositionView {
     pub next_stop_id: String,
     /// Metres.
     pub distance_to_next_stop: f64,
+    /// True while the doors are open at a stop (dwelling, or resting at a terminal).
     pub at_stop: bool,
+    /// False while parked or driving empty between terminals.
+    #[serde(default = "yes")]
+    pub in_service: bool,
+    /// The trip it runs, or is about to start at a terminal.
+    #[serde(default)]
+    pub trip_id: Option<String>,
+    /// Seconds behind its schedule (negative: ahead).
+    #[serde(default)]
+    pub delay_s: Option<i32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// People waiting at a stop for one line in one direction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LineWaitingView {
+    pub line_id: String,
+    pub direction: u8,
+    pub count: u32,
 }
 
 impl From<&BusPosition> for BusPositionView {
@@ -69,6 +93,9 @@ impl From<&BusPosition> for BusPositionView {
             next_stop_id: p.next_stop_id.to_string(),
             distance_to_next_stop: round(p.distance_to_next_stop_m, 2),
             at_stop: p.at_stop,
+            in_service: p.in_service,
+            trip_id: p.trip_id.as_deref().map(str::to_string),
+            delay_s: p.delay_s,
         }
     }
 }
@@ -79,6 +106,12 @@ pub struct PeopleCountView {
     pub time: String,
     pub count: u32,
     pub line_ids: Vec<String>,
+    /// `count` by line and direction.
+    #[serde(default)]
+    pub waiting: Vec<LineWaitingView>,
+    /// People who gave up waiting since the previous record.
+    #[serde(default)]
+    pub gave_up: u32,
 }
 
 impl From<&PeopleCount> for PeopleCountView {
@@ -88,6 +121,14 @@ impl From<&PeopleCount> for PeopleCountView {
             time: p.time.to_rfc3339(),
             count: p.count,
             line_ids: p.line_ids.iter().map(|l| l.to_string()).collect(),
+            waiting: (p.waiting.iter())
+                .map(|w| LineWaitingView {
+                    line_id: w.line_id.to_string(),
+                    direction: w.direction,
+                    count: w.count,
+                })
+                .collect(),
+            gave_up: p.gave_up,
         }
     }
 }
@@ -134,6 +175,11 @@ pub struct BusArrivalView {
     pub alighted: u32,
     pub passengers_after: u32,
     pub waiting_after: u32,
+    #[serde(default)]
+    pub trip_id: Option<String>,
+    /// Seconds behind the schedule at this stop (negative: ahead).
+    #[serde(default)]
+    pub delay_s: Option<i32>,
 }
 
 impl From<&BusArrival> for BusArrivalView {
@@ -148,6 +194,8 @@ impl From<&BusArrival> for BusArrivalView {
             alighted: a.alighted,
             passengers_after: a.passengers_after,
             waiting_after: a.waiting_after,
+            trip_id: a.trip_id.as_deref().map(str::to_string),
+            delay_s: a.delay_s,
         }
     }
 }
@@ -167,6 +215,9 @@ impl TryFrom<&BusPositionView> for BusPosition {
             next_stop_id: id::<_>("next_stop_id", &v.next_stop_id)?,
             distance_to_next_stop_m: v.distance_to_next_stop,
             at_stop: v.at_stop,
+            in_service: v.in_service,
+            trip_id: v.trip_id.as_deref().map(Arc::from),
+            delay_s: v.delay_s,
         })
     }
 }
@@ -181,6 +232,16 @@ impl TryFrom<&PeopleCountView> for PeopleCount {
             line_ids: (v.line_ids.iter())
                 .map(|l| id::<_>("line_ids", l))
                 .collect::<Result<Arc<[LineId]>, _>>()?,
+            waiting: (v.waiting.iter())
+                .map(|w| {
+                    Ok(LineWaiting {
+                        line_id: id::<_>("waiting.line_id", &w.line_id)?,
+                        direction: w.direction,
+                        count: w.count,
+                    })
+                })
+                .collect::<Result<Arc<[LineWaiting]>, ViewError>>()?,
+            gave_up: v.gave_up,
         })
     }
 }
@@ -217,6 +278,8 @@ impl TryFrom<&BusArrivalView> for BusArrival {
             alighted: v.alighted,
             passengers_after: v.passengers_after,
             waiting_after: v.waiting_after,
+            trip_id: v.trip_id.as_deref().map(Arc::from),
+            delay_s: v.delay_s,
         })
     }
 }
@@ -241,6 +304,9 @@ mod tests {
             next_stop_id: StopId::parse("S001").unwrap(),
             distance_to_next_stop_m: 120.25,
             at_stop: false,
+            in_service: true,
+            trip_id: Some(Arc::from("L1_20261123_0_0730")),
+            delay_s: Some(-12),
         };
         let json = serde_json::to_string(&BusPositionView::from(&p)).unwrap();
         let back: BusPositionView = serde_json::from_str(&json).unwrap();
@@ -260,6 +326,32 @@ mod tests {
         );
         let back: SensorView = serde_json::from_str(&json).unwrap();
         assert_eq!(SensorReading::try_from(&back).unwrap(), s);
+        let c = PeopleCount {
+            stop_id: StopId::parse("S001").unwrap(),
+            time: Millis(1_780_000_000_000),
+            count: 5,
+            line_ids: Arc::from([LineId::parse("L1").unwrap()]),
+            waiting: Arc::from([
+                LineWaiting {
+                    line_id: LineId::parse("L1").unwrap(),
+                    direction: 0,
+                    count: 2,
+                },
+                LineWaiting {
+                    line_id: LineId::parse("L1").unwrap(),
+                    direction: 1,
+                    count: 3,
+                },
+            ]),
+            gave_up: 1,
+        };
+        let json = serde_json::to_string(&PeopleCountView::from(&c)).unwrap();
+        let back: PeopleCountView = serde_json::from_str(&json).unwrap();
+        assert_eq!(PeopleCount::try_from(&back).unwrap(), c);
+        assert_eq!(
+            LineWaiting::parse_list(&LineWaiting::encode_list(&c.waiting)).as_deref(),
+            Some(&c.waiting[..])
+        );
         let bad = BusPositionView {
             bus_id: "B 1".into(),
             ..BusPositionView::from(&p)

@@ -59,6 +59,7 @@ impl Running {
 
 fn settings(dir: &Path, backfill: &str, speed: f64, position_every_ms: i64) -> Settings {
     let mut s = Settings::new(dir.to_path_buf());
+    s.network_file = Some(common::all_day_network());
     s.bind = "127.0.0.1:0".parse().unwrap();
     s.backfill = backfill.parse::<Duration>().unwrap();
     s.speed = speed;
@@ -69,7 +70,7 @@ fn settings(dir: &Path, backfill: &str, speed: f64, position_every_ms: i64) -> S
 /// Every stored position of every bus, in time order.
 async fn all_positions(dir: &Path) -> HashMap<String, Vec<BusPosition>> {
     let store = SqliteStore::open(dir).unwrap();
-    let net = madbus::network::Network::default_network();
+    let net = common::all_day();
     let mut out = HashMap::new();
     for bus in &net.buses {
         let page = store
@@ -161,7 +162,7 @@ async fn restart_resumes_and_backfills_the_downtime() {
     second.stop().await;
 
     let series = all_positions(dir.path()).await;
-    let net = madbus::network::Network::default_network();
+    let net = common::all_day();
     // One second apart from the first backfill through the downtime to the end.
     assert_continuous(&series, 1_000);
     for (bus, list) in &series {

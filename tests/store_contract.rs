@@ -202,7 +202,8 @@ pub mod contract {
             .collect();
         let t = Millis(positions_of(&rec, "B101")[50].time.0 + 2_000);
         let snap = store.line_snapshot(&ids, t).await.unwrap();
-        assert_eq!(snap.len(), 4);
+        assert_eq!(snap.len(), ids.len());
+        assert_eq!(ids.len(), 7);
         for (p, id) in snap.iter().zip(&ids) {
             assert_eq!(&p.bus_id, id);
             let expected = store

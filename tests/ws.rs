@@ -381,7 +381,7 @@ fn a_slow_consumer_is_dropped_and_memory_stays_bounded() {
         )
         .await
         .unwrap();
-        let every_line: Vec<String> = madbus::network::Network::default_network()
+        let every_line: Vec<String> = common::all_day()
             .lines
             .iter()
             .map(|l| l.id.to_string())

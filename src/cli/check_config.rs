@@ -29,6 +29,7 @@ pub fn run(args: CheckConfigArgs) -> ExitCode {
             }
             println!("{name}: OK");
             print!("{}", loaded.network.summary());
+            print!("{}", fleet_report(&loaded.network));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -44,4 +45,54 @@ pub fn run(args: CheckConfigArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Per line: the service its timetable gives and the buses it needs at its busiest (cycle
+/// time over headway) against the buses listed, with a warning when short.
+fn fleet_report(net: &network::Network) -> String {
+    use crate::network::timetable::format_service_time;
+    let mut out = String::from("timetables:\n");
+    for line in &net.lines {
+        let id = line.id.as_str();
+        let Some(t) = &line.timetable else {
+            out.push_str(&format!(
+                "  {id:<6} no timetable: all day, at the headway its {} bus(es) give\n",
+                line.buses.len()
+            ));
+            continue;
+        };
+        let span = |day: network::DayType| {
+            let d = &t.day(day).departures[0];
+            match (d.first(), d.last()) {
+                (Some(a), Some(b)) => format!(
+                    "{} {}-{}",
+                    day.as_str(),
+                    format_service_time(*a),
+                    format_service_time(*b)
+                ),
+                _ => format!("{} none", day.as_str()),
+            }
+        };
+        let days: Vec<String> = network::DayType::ALL.into_iter().map(span).collect();
+        let has = line.buses.len() as u32;
+        match crate::sim::schedule::fleet_needed(line, t) {
+            Some((needed, day, at)) => {
+                let headway = t.headway_at(day, at).unwrap_or(0) / 60;
+                out.push_str(&format!(
+                    "  {id:<6} {}; needs {needed} buses ({} {}, every {headway} min), has {has}\n",
+                    days.join(", "),
+                    day.as_str(),
+                    format_service_time(at)
+                ));
+                if needed > has {
+                    out.push_str(&format!(
+                        "  warning: line {id} is {} bus(es) short: trips will leave late or be cancelled\n",
+                        needed - has
+                    ));
+                }
+            }
+            None => out.push_str(&format!("  {id:<6} {}\n", days.join(", "))),
+        }
+    }
+    out
 }

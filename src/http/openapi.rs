@@ -216,7 +216,7 @@ fn build() -> Value {
             "components": {"type": "object", "required": ["store", "simulator", "feed"],
                 "properties": {"store": component, "simulator": component, "feed": component}}})),
         "BusPosition": object(&["bus_id", "line_id", "time", "latitude", "longitude", "speed", "direction",
-                "passenger_count", "next_stop_id", "distance_to_next_stop", "at_stop"], json!({
+                "passenger_count", "next_stop_id", "distance_to_next_stop", "at_stop", "in_service", "trip_id", "delay_s"], json!({
             "bus_id": string, "line_id": string, "time": time(),
             "latitude": number, "longitude": number,
             "speed": {"type": "number", "minimum": 0, "description": "km/h"},
@@ -224,10 +224,18 @@ fn build() -> Value {
             "passenger_count": {"type": "integer", "minimum": 0},
             "next_stop_id": string,
             "distance_to_next_stop": {"type": "number", "minimum": 0, "description": "metres"},
-            "at_stop": {"type": "boolean", "description": "true while dwelling (doors open)"}})),
+            "at_stop": {"type": "boolean", "description": "true while the doors are open at a stop: dwelling, or resting at a terminal before a trip"},
+            "in_service": {"type": "boolean", "description": "false while parked or driving empty between terminals"},
+            "trip_id": {"type": ["string", "null"], "description": "the trip it runs (or will start, at a terminal): LINE_YYYYMMDD_END_HHMM"},
+            "delay_s": {"type": ["integer", "null"], "description": "seconds behind the trip's schedule as of its last stop (negative: ahead)"}})),
         "BusPositionPage": page_of("BusPosition"),
-        "PeopleCount": object(&["stop_id", "time", "count", "line_ids"], json!({
-            "stop_id": string, "time": time(), "count": {"type": "integer", "minimum": 0}, "line_ids": ids})),
+        "PeopleCount": object(&["stop_id", "time", "count", "line_ids", "waiting", "gave_up"], json!({
+            "stop_id": string, "time": time(), "count": {"type": "integer", "minimum": 0}, "line_ids": ids,
+            "waiting": {"type": "array", "description": "count by line and direction",
+                "items": object(&["line_id", "direction", "count"], json!({
+                    "line_id": string, "direction": {"type": "integer", "enum": [0, 1]},
+                    "count": {"type": "integer", "minimum": 0}}))},
+            "gave_up": {"type": "integer", "minimum": 0, "description": "people who gave up waiting since the previous record"}})),
         "PeopleCountPage": page_of("PeopleCount"),
         "Sensor": object(&["entity_type", "entity_id", "time", "temperature", "humidity"], json!({
             "entity_type": {"type": "string", "enum": ["bus", "stop"]}, "entity_id": string, "time": time(),

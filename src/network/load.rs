@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 
 use super::geo::{LatLon, Polyline};
 use super::id::Id;
+use super::timetable::{DayService, DayType, Timetable, parse_service_time};
 use super::{Bus, DEFAULT_CRUISE_SPEED_KMH, Line, Network, Stop};
 
 /// How far (metres) a stop may lie from its line's `shape` before the file is rejected.
@@ -134,6 +135,31 @@ struct RawLine {
     cruise_speed_kmh: Option<f64>,
     /// `[[lat, lon], ...]`: the street path, when it is not a straight line between stops.
     shape: Option<Vec<[f64; 2]>>,
+    timetable: Option<Spanned<RawTimetable>>,
+    #[serde(flatten)]
+    extra: BTreeMap<String, IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct RawTimetable {
+    min_layover_min: Option<f64>,
+    weekday: Option<RawDay>,
+    saturday: Option<RawDay>,
+    sunday: Option<RawDay>,
+    #[serde(flatten)]
+    extra: BTreeMap<String, IgnoredAny>,
+}
+
+/// One day type: headways (`first`, `last`, `every`) or explicit `departures`.
+#[derive(Deserialize)]
+struct RawDay {
+    /// First departure from the first stop and from the last stop.
+    first: Option<[String; 2]>,
+    last: Option<[String; 2]>,
+    /// `[from, minutes]`: the headway from that time on.
+    every: Option<Vec<(String, f64)>>,
+    /// Departures from the first stop and from the last stop.
+    departures: Option<[Vec<String>; 2]>,
     #[serde(flatten)]
     extra: BTreeMap<String, IgnoredAny>,
 }
@@ -427,11 +453,27 @@ fn build(raw: RawFile, report: &mut Report) -> Option<Network> {
             ok = false;
             continue;
         };
+        let timetable = match &rl.timetable {
+            Some(t) => {
+                ctx.row = Some(t.referenced.line());
+                let parsed = parse_timetable(report, &ctx, &t.value);
+                ctx.row = row;
+                match parsed {
+                    Some(t) => Some(t),
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                }
+            }
+            None => None,
+        };
         lines.push(Line {
             id: line_id,
             name,
             color: rl.color.clone(),
             cruise_speed_kmh: cruise,
+            timetable,
             stops: line_stops,
             stop_offsets_m: offsets,
             buses: line_buses,
@@ -532,6 +574,129 @@ fn parse_bus(report: &mut Report, ctx: &Ctx, rb: &RawBus, line: usize) -> Option
         capacity: u32::try_from(capacity?).ok()?,
         initial_position: position?,
     })
+}
+
+/// The default shortest rest at a terminal.
+const DEFAULT_MIN_LAYOVER_MIN: f64 = 3.0;
+
+fn parse_timetable(report: &mut Report, ctx: &Ctx, raw: &RawTimetable) -> Option<Timetable> {
+    report.unknown_keys(ctx, &raw.extra);
+    let layover = raw.min_layover_min.unwrap_or(DEFAULT_MIN_LAYOVER_MIN);
+    let mut ok = true;
+    if !(layover.is_finite() && (0.0..=120.0).contains(&layover)) {
+        report.error(
+            ctx,
+            "timetable.min_layover_min",
+            format!("{layover} must be from 0 to 120 minutes"),
+        );
+        ok = false;
+    }
+    let mut days: [DayService; 3] = Default::default();
+    for (day, raw_day) in DayType::ALL
+        .iter()
+        .zip([&raw.weekday, &raw.saturday, &raw.sunday])
+    {
+        let Some(raw_day) = raw_day else { continue };
+        let field = format!("timetable.{}", day.as_str());
+        report.unknown_keys(ctx, &raw_day.extra);
+        match parse_day(raw_day) {
+            Ok(service) => days[*day as usize] = service,
+            Err(message) => {
+                report.error(ctx, &field, message);
+                ok = false;
+            }
+        }
+    }
+    if ok && days.iter().all(|d| d.departures.iter().all(Vec::is_empty)) {
+        report.error(
+            ctx,
+            "timetable",
+            "has no departures: give `weekday`, `saturday` or `sunday`",
+        );
+        ok = false;
+    }
+    ok.then(|| Timetable {
+        min_layover_s: (layover * 60.0).round() as u32,
+        days,
+        all_day: false,
+    })
+}
+
+fn parse_day(raw: &RawDay) -> Result<DayService, String> {
+    let times = |list: &[String]| -> Result<Vec<u32>, String> {
+        list.iter().map(|s| parse_service_time(s)).collect()
+    };
+    match (&raw.departures, &raw.first, &raw.last, &raw.every) {
+        (Some(lists), None, None, None) => {
+            let mut departures: [Vec<u32>; 2] = Default::default();
+            for (end, list) in lists.iter().enumerate() {
+                let mut v = times(list)?;
+                if v.windows(2).any(|w| w[1] <= w[0]) {
+                    return Err(format!(
+                        "departures from terminal {} are not in increasing order",
+                        end + 1
+                    ));
+                }
+                v.shrink_to_fit();
+                departures[end] = v;
+            }
+            Ok(DayService {
+                departures,
+                headways: Vec::new(),
+            })
+        }
+        (None, Some(first), Some(last), Some(every)) => {
+            let mut headways = Vec::with_capacity(every.len());
+            for (from, minutes) in every {
+                let from = parse_service_time(from)?;
+                if !(minutes.is_finite() && (1.0..=240.0).contains(minutes)) {
+                    return Err(format!("headway {minutes} must be from 1 to 240 minutes"));
+                }
+                if headways.last().is_some_and(|&(f, _)| from <= f) {
+                    return Err("`every` times are not in increasing order".into());
+                }
+                headways.push((from, (minutes * 60.0).round() as u32));
+            }
+            let mut departures: [Vec<u32>; 2] = Default::default();
+            for end in 0..2 {
+                let (a, b) = (
+                    parse_service_time(&first[end])?,
+                    parse_service_time(&last[end])?,
+                );
+                if b < a {
+                    return Err(format!(
+                        "the last departure {} is before the first {}",
+                        last[end], first[end]
+                    ));
+                }
+                let Some(&(start, _)) = headways.first().filter(|(f, _)| *f <= a) else {
+                    return Err(format!(
+                        "`every` must start at or before the first departure {}",
+                        first[end]
+                    ));
+                };
+                let _ = start;
+                let mut t = a;
+                while t <= b {
+                    departures[end].push(t);
+                    let h = headways
+                        .iter()
+                        .rev()
+                        .find(|(f, _)| *f <= t)
+                        .map_or(headways[0].1, |&(_, h)| h);
+                    t += h;
+                }
+            }
+            Ok(DayService {
+                departures,
+                headways,
+            })
+        }
+        _ => Err(
+            "give either `first`, `last` and `every`, or `departures` (two lists, one per terminal)"
+                .into(),
+        ),
+    }
 }
 
 /// The line's path and each stop's distance along it.

@@ -4,12 +4,14 @@
 pub mod geo;
 pub mod id;
 mod load;
+pub mod timetable;
 
 use std::collections::HashMap;
 
 pub use geo::{LatLon, Polyline};
 pub use id::{BusId, Id, IdError, LineId, StopId};
 pub use load::{Issue, LoadError, Loaded, Severity, load_file, parse_str};
+pub use timetable::{DayType, Departure, Timetable, TripKey};
 
 /// The default network, shipped inside the binary so `madbus serve` runs from anywhere.
 pub const DEFAULT_NETWORK_YAML: &str = include_str!("../../data/lines.yaml");
@@ -48,6 +50,8 @@ pub struct Line {
     pub name: String,
     pub color: Option<String>,
     pub cruise_speed_kmh: f64,
+    /// When buses leave each terminal; None: all day at the headway the fleet gives.
+    pub timetable: Option<Timetable>,
     /// Indices into [`Network::stops`], in direction-0 order.
     pub stops: Vec<usize>,
     /// Distance of each stop along `route`, increasing.

@@ -1,15 +1,20 @@
 //! The simulation: one coherent world advanced by a pure step. See SPEC §2.
 
+pub mod motion;
+pub mod people;
 pub mod profile;
 pub mod records;
+pub mod schedule;
+pub mod weather;
 mod world;
 
 pub use records::{
-    BusArrival, BusPosition, DoorStatus, EntityType, PeopleCount, Record, Records, SensorReading,
+    BusArrival, BusPosition, DoorStatus, EntityType, LineWaiting, PeopleCount, Record, Records,
+    SensorReading,
 };
 pub use world::{
-    DWELL_FIXED_S, DWELL_PER_ALIGHTING_S, DWELL_PER_BOARDING_S, MAX_LAYOVER_S, MIN_LAYOVER_S,
-    World, WorldState, network_fingerprint,
+    DWELL_FIXED_S, DWELL_PER_ALIGHTING_S, DWELL_PER_BOARDING_S, MIN_LAYOVER_S, PARK_AFTER_S,
+    PULL_OUT_LEAD_S, StopTotals, World, WorldState, network_fingerprint,
 };
 
 /// How the world is stepped and recorded.

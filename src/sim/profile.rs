@@ -3,15 +3,9 @@
 //! tz database bundled in the binary (so DST is right on a machine without tzdata).
 
 use std::f64::consts::PI;
-use std::sync::LazyLock;
 
-use jiff::tz::TimeZone;
-
-use crate::time::Millis;
-
-static MADRID: LazyLock<TimeZone> = LazyLock::new(|| {
-    TimeZone::get("Europe/Madrid").expect("Europe/Madrid is in jiff's bundled tz database")
-});
+use crate::network::DayType;
+use crate::time::{Millis, madrid};
 
 /// Local calendar facts of one instant.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,11 +16,14 @@ pub struct LocalTime {
     pub weekday: u8,
     /// 1..=366.
     pub day_of_year: u16,
+    /// The service the date gets (public holidays run as Sundays).
+    pub day: DayType,
 }
 
 impl LocalTime {
+    /// Weekends and public holidays: the quieter demand and traffic tables.
     pub fn is_weekend(&self) -> bool {
-        self.weekday >= 5
+        self.day != DayType::Weekday
     }
 }
 
@@ -34,23 +31,24 @@ impl LocalTime {
 /// offset only changes on a whole UTC hour, so the cache is exact).
 #[derive(Debug, Clone, Default)]
 pub struct MadridClock {
-    cached: Option<(i64, i64, u8, u16)>, // (utc hour, offset ms, weekday, day of year)
+    cached: Option<(i64, i64, u8, u16, DayType)>, // (utc hour, offset ms, weekday, day of year, day type)
 }
 
 impl MadridClock {
     pub fn local(&mut self, t: Millis) -> LocalTime {
         let utc_hour = t.0.div_euclid(3_600_000);
-        let (offset_ms, weekday, day_of_year) = match self.cached {
-            Some((h, o, w, d)) if h == utc_hour => (o, w, d),
+        let (offset_ms, weekday, day_of_year, day) = match self.cached {
+            Some((h, o, w, d, t)) if h == utc_hour => (o, w, d, t),
             _ => {
                 let ts = jiff::Timestamp::from_millisecond(utc_hour * 3_600_000)
                     .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-                let zoned = ts.to_zoned_datetime(MADRID.clone());
-                let offset_ms = i64::from(MADRID.to_offset(ts).seconds()) * 1000;
+                let zoned = ts.to_zoned_datetime(madrid().clone());
+                let offset_ms = i64::from(madrid().to_offset(ts).seconds()) * 1000;
                 let w = zoned.weekday().to_monday_zero_offset() as u8;
                 let d = zoned.day_of_year() as u16;
-                self.cached = Some((utc_hour, offset_ms, w, d));
-                (offset_ms, w, d)
+                let t = DayType::of(zoned.date());
+                self.cached = Some((utc_hour, offset_ms, w, d, t));
+                (offset_ms, w, d, t)
             }
         };
         let local_ms = (t.0 + offset_ms).rem_euclid(86_400_000);
@@ -58,6 +56,7 @@ impl MadridClock {
             hour: local_ms as f64 / 3_600_000.0,
             weekday,
             day_of_year,
+            day,
         }
     }
 }
@@ -114,12 +113,12 @@ pub fn traffic_factor(local: &LocalTime) -> f64 {
 }
 
 /// Seasonal phase: 0 in mid-January (coldest), 1 in mid-July (warmest).
-fn warmth(local: &LocalTime) -> f64 {
+pub fn warmth(local: &LocalTime) -> f64 {
     0.5 - 0.5 * (2.0 * PI * (f64::from(local.day_of_year) - 18.0) / 365.25).cos()
 }
 
 /// Shape of the day: -1 at 06:00, +1 at 15:30, smooth in between.
-fn diurnal(hour: f64) -> f64 {
+pub fn diurnal(hour: f64) -> f64 {
     const MIN_H: f64 = 6.0;
     const MAX_H: f64 = 15.5;
     if (MIN_H..MAX_H).contains(&hour) {
@@ -130,22 +129,23 @@ fn diurnal(hour: f64) -> f64 {
     }
 }
 
-/// Outdoor temperature in °C before weather noise: Madrid's seasonal mean (about 6 °C in
-/// January, 25 °C in July) plus a daily swing that is wider in summer.
-pub fn outdoor_temperature(local: &LocalTime) -> f64 {
+/// Madrid's normal daily mean temperature (about 6 °C in January, 25 °C in July) and
+/// half its daily range, wider in summer.
+pub fn temperature_normals(local: &LocalTime) -> (f64, f64) {
     let w = warmth(local);
-    let mean = 6.0 + 19.0 * w;
-    let amplitude = 4.5 + 3.0 * w;
+    (6.0 + 19.0 * w, 4.5 + 3.0 * w)
+}
+
+/// Outdoor temperature in °C on a clear day of normal weather.
+pub fn outdoor_temperature(local: &LocalTime) -> f64 {
+    let (mean, amplitude) = temperature_normals(local);
     mean + amplitude * diurnal(local.hour)
 }
 
-/// Relative humidity in % for a temperature: drier in summer, and lower in the warm part of
-/// the day than in the cool part (it moves against temperature).
-pub fn humidity(local: &LocalTime, temperature: f64) -> f64 {
-    let w = warmth(local);
-    let seasonal_mean_temp = 6.0 + 19.0 * w;
-    let base = 75.0 - 30.0 * w;
-    (base - 2.2 * (temperature - seasonal_mean_temp)).clamp(10.0, 100.0)
+/// Madrid's normal dew point (°C): about 2 °C in January, 9 °C in July, so relative
+/// humidity is about 75 % on winter days and 35 % on summer ones.
+pub fn dew_point_normal(local: &LocalTime) -> f64 {
+    2.0 + 7.0 * warmth(local)
 }
 
 #[cfg(test)]
@@ -168,6 +168,7 @@ mod tests {
             hour,
             weekday: 2,
             day_of_year: 200,
+            day: DayType::Weekday,
         };
         let temps: Vec<f64> = (0..24)
             .map(|h| outdoor_temperature(&day(f64::from(h))))
@@ -189,6 +190,5 @@ mod tests {
             ..day(15.0)
         };
         assert!(outdoor_temperature(&winter) < outdoor_temperature(&day(15.0)) - 10.0);
-        assert!(humidity(&day(6.0), temps[6]) > humidity(&day(15.0), temps[15]));
     }
 }

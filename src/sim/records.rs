@@ -65,7 +65,58 @@ pub struct BusPosition {
     pub passenger_count: u32,
     pub next_stop_id: StopId,
     pub distance_to_next_stop_m: f64,
+    /// At a stop with the doors open: dwelling, or resting at a terminal before a trip.
     pub at_stop: bool,
+    /// False while parked or driving empty between terminals.
+    pub in_service: bool,
+    /// The trip the bus runs (or is about to start, at a terminal).
+    pub trip_id: Option<Arc<str>>,
+    /// Seconds behind the trip's schedule (negative: ahead), as of its last stop.
+    pub delay_s: Option<i32>,
+}
+
+/// People waiting at a stop for one line in one direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineWaiting {
+    pub line_id: LineId,
+    pub direction: u8,
+    pub count: u32,
+}
+
+impl LineWaiting {
+    /// `L1:0:3,L27:1:0`: how the stores keep a breakdown in one text column.
+    pub fn encode_list(list: &[LineWaiting]) -> String {
+        let mut out = String::with_capacity(list.len() * 10);
+        for (i, w) in list.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(w.line_id.as_str());
+            out.push(':');
+            out.push(char::from(b'0' + w.direction.min(1)));
+            out.push(':');
+            out.push_str(&w.count.to_string());
+        }
+        out
+    }
+
+    /// The reverse of [`encode_list`](Self::encode_list); None for text it cannot make.
+    pub fn parse_list(text: &str) -> Option<Arc<[LineWaiting]>> {
+        text.split(',')
+            .filter(|s| !s.is_empty())
+            .map(|item| {
+                let mut parts = item.rsplitn(3, ':');
+                let count = parts.next()?.parse().ok()?;
+                let direction = parts.next()?.parse::<u8>().ok().filter(|d| *d < 2)?;
+                let line_id = LineId::parse(parts.next()?).ok()?;
+                Some(LineWaiting {
+                    line_id,
+                    direction,
+                    count,
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +125,10 @@ pub struct PeopleCount {
     pub time: Millis,
     pub count: u32,
     pub line_ids: Arc<[LineId]>,
+    /// `count` by line and direction.
+    pub waiting: Arc<[LineWaiting]>,
+    /// People who gave up waiting since the previous record.
+    pub gave_up: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +157,11 @@ pub struct BusArrival {
     pub boarded: u32,
     pub alighted: u32,
     pub passengers_after: u32,
+    /// People still waiting at the stop, every line and direction.
     pub waiting_after: u32,
+    pub trip_id: Option<Arc<str>>,
+    /// Seconds behind the trip's schedule at this stop (negative: ahead).
+    pub delay_s: Option<i32>,
 }
 
 /// One record of any series (a stored row, a live event).

@@ -25,7 +25,9 @@ use super::{
     WriteStats,
 };
 use crate::network::{BusId, Id};
-use crate::sim::{BusArrival, BusPosition, DoorStatus, EntityType, PeopleCount, SensorReading};
+use crate::sim::{
+    BusArrival, BusPosition, DoorStatus, EntityType, LineWaiting, PeopleCount, SensorReading,
+};
 use crate::time::Millis;
 
 /// Connections kept at most.
@@ -78,6 +80,12 @@ const MIGRATIONS: &[&str] = &[
     // 2: the writer's fencing epoch, moved on by each simulator that takes the store.
     "CREATE TABLE madbus_writer (id INTEGER PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL);
      INSERT INTO madbus_writer (id, epoch) VALUES (1, 0);",
+    // 3: trips, service and the people waiting by line, direction and giving up.
+    "ALTER TABLE bus_positions ADD COLUMN in_service BOOLEAN NOT NULL DEFAULT TRUE,
+        ADD COLUMN trip_id TEXT, ADD COLUMN delay_s BIGINT;
+     ALTER TABLE people_count ADD COLUMN waiting TEXT NOT NULL DEFAULT '',
+        ADD COLUMN gave_up BIGINT NOT NULL DEFAULT 0;
+     ALTER TABLE bus_arrivals ADD COLUMN trip_id TEXT, ADD COLUMN delay_s BIGINT;",
 ];
 
 pub struct PostgresStore {
@@ -266,7 +274,7 @@ fn layout(series: Series) -> Layout {
         },
         Series::PeopleCount => Layout {
             table: "people_count",
-            columns: "stop_id, t, count, line_ids",
+            columns: "stop_id, t, count, line_ids, waiting, gave_up",
             key: "stop_id = $1",
             key_params: 1,
             decode: |r| {
@@ -279,6 +287,11 @@ fn layout(series: Series) -> Layout {
                         .map(id)
                         .collect::<Result<Vec<_>, _>>()?
                         .into(),
+                    waiting: {
+                        let text: &str = r.get(4);
+                        LineWaiting::parse_list(text).ok_or_else(|| corrupt("waiting", text))?
+                    },
+                    gave_up: count(r.get(5))?,
                 }))
             },
         },
@@ -307,7 +320,7 @@ fn layout(series: Series) -> Layout {
         },
         Series::BusArrivals => Layout {
             table: "bus_arrivals",
-            columns: "bus_id, t, line_id, stop_id, direction, boarded, alighted, passengers_after, waiting_after",
+            columns: "bus_id, t, line_id, stop_id, direction, boarded, alighted, passengers_after, waiting_after, trip_id, delay_s",
             key: "bus_id = $1",
             key_params: 1,
             decode: |r| {
@@ -321,6 +334,8 @@ fn layout(series: Series) -> Layout {
                     alighted: count(r.get(6))?,
                     passengers_after: count(r.get(7))?,
                     waiting_after: count(r.get(8))?,
+                    trip_id: r.get::<_, Option<&str>>(9).map(Arc::from),
+                    delay_s: delay(r.get(10))?,
                 }))
             },
         },
@@ -328,7 +343,7 @@ fn layout(series: Series) -> Layout {
 }
 
 const POSITION_COLUMNS: &str = "bus_id, t, line_id, latitude, longitude, speed_kmh, direction, \
-     passenger_count, next_stop_id, distance_to_next_stop_m, at_stop";
+     passenger_count, next_stop_id, distance_to_next_stop_m, at_stop, in_service, trip_id, delay_s";
 
 fn decode_position(r: &Row) -> Result<BusPosition, StoreError> {
     Ok(BusPosition {
@@ -343,7 +358,15 @@ fn decode_position(r: &Row) -> Result<BusPosition, StoreError> {
         next_stop_id: id(r.get(8))?,
         distance_to_next_stop_m: r.get(9),
         at_stop: r.get(10),
+        in_service: r.get(11),
+        trip_id: r.get::<_, Option<&str>>(12).map(Arc::from),
+        delay_s: delay(r.get(13))?,
     })
+}
+
+fn delay(v: Option<i64>) -> Result<Option<i32>, StoreError> {
+    v.map(|n| i32::try_from(n).map_err(|_| corrupt("delay_s", &n.to_string())))
+        .transpose()
 }
 
 fn corrupt(field: &str, value: &str) -> StoreError {
@@ -407,6 +430,18 @@ impl CopyRow<'_> {
     fn null(&mut self) {
         self.0.put_i32(-1);
     }
+    fn opt_text(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.text(s),
+            None => self.null(),
+        }
+    }
+    fn opt_int8(&mut self, v: Option<i64>) {
+        match v {
+            Some(v) => self.int8(v),
+            None => self.null(),
+        }
+    }
 }
 
 /// Deletes the rows of `table` older than `$1`, one primary-key range per entity; the
@@ -443,7 +478,7 @@ trait Copied: Sync {
 
 impl Copied for BusPosition {
     const TABLE: &'static str = "bus_positions";
-    const FIELDS: i16 = 11;
+    const FIELDS: i16 = 14;
     fn encode(&self, row: &mut CopyRow<'_>) {
         row.text(self.bus_id.as_str());
         row.int8(self.time.0);
@@ -456,12 +491,15 @@ impl Copied for BusPosition {
         row.text(self.next_stop_id.as_str());
         row.float8(self.distance_to_next_stop_m);
         row.boolean(self.at_stop);
+        row.boolean(self.in_service);
+        row.opt_text(self.trip_id.as_deref());
+        row.opt_int8(self.delay_s.map(i64::from));
     }
 }
 
 impl Copied for PeopleCount {
     const TABLE: &'static str = "people_count";
-    const FIELDS: i16 = 4;
+    const FIELDS: i16 = 6;
     fn encode(&self, row: &mut CopyRow<'_>) {
         row.text(self.stop_id.as_str());
         row.int8(self.time.0);
@@ -470,6 +508,8 @@ impl Copied for PeopleCount {
             .collect::<Vec<_>>()
             .join(",");
         row.text(&lines);
+        row.text(&LineWaiting::encode_list(&self.waiting));
+        row.int8(i64::from(self.gave_up));
     }
 }
 
@@ -495,7 +535,7 @@ impl Copied for SensorReading {
 
 impl Copied for BusArrival {
     const TABLE: &'static str = "bus_arrivals";
-    const FIELDS: i16 = 9;
+    const FIELDS: i16 = 11;
     fn encode(&self, row: &mut CopyRow<'_>) {
         row.text(self.bus_id.as_str());
         row.int8(self.time.0);
@@ -510,6 +550,8 @@ impl Copied for BusArrival {
         ] {
             row.int8(i64::from(n));
         }
+        row.opt_text(self.trip_id.as_deref());
+        row.opt_int8(self.delay_s.map(i64::from));
     }
 }
 

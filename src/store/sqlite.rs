@@ -15,7 +15,9 @@ use super::{
     WriteStats,
 };
 use crate::network::{BusId, Id};
-use crate::sim::{BusArrival, BusPosition, DoorStatus, EntityType, PeopleCount, SensorReading};
+use crate::sim::{
+    BusArrival, BusPosition, DoorStatus, EntityType, LineWaiting, PeopleCount, SensorReading,
+};
 use crate::time::Millis;
 
 pub const DB_FILE: &str = "madbus.db";
@@ -52,6 +54,14 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE api_keys (
         id TEXT PRIMARY KEY, group_name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
         created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER);",
+    // 3: trips, service and the people waiting by line, direction and giving up.
+    "ALTER TABLE bus_positions ADD COLUMN in_service INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE bus_positions ADD COLUMN trip_id TEXT;
+     ALTER TABLE bus_positions ADD COLUMN delay_s INTEGER;
+     ALTER TABLE people_count ADD COLUMN waiting TEXT NOT NULL DEFAULT '';
+     ALTER TABLE people_count ADD COLUMN gave_up INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE bus_arrivals ADD COLUMN trip_id TEXT;
+     ALTER TABLE bus_arrivals ADD COLUMN delay_s INTEGER;",
 ];
 
 pub struct SqliteStore {
@@ -202,7 +212,7 @@ fn write_batch(tx: &Transaction, batch: &Batch) -> rusqlite::Result<u64> {
     let mut written = 0u64;
     {
         let mut st = tx.prepare_cached(
-            "INSERT OR IGNORE INTO bus_positions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT OR IGNORE INTO bus_positions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?;
         for p in &batch.records.positions {
             written += st.execute(params![
@@ -217,12 +227,15 @@ fn write_batch(tx: &Transaction, batch: &Batch) -> rusqlite::Result<u64> {
                 p.next_stop_id.as_str(),
                 p.distance_to_next_stop_m,
                 p.at_stop,
+                p.in_service,
+                p.trip_id.as_deref(),
+                p.delay_s,
             ])? as u64;
         }
     }
     {
-        let mut st =
-            tx.prepare_cached("INSERT OR IGNORE INTO people_count VALUES (?1, ?2, ?3, ?4)")?;
+        let mut st = tx
+            .prepare_cached("INSERT OR IGNORE INTO people_count VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
         for p in &batch.records.people {
             let lines = p
                 .line_ids
@@ -230,7 +243,14 @@ fn write_batch(tx: &Transaction, batch: &Batch) -> rusqlite::Result<u64> {
                 .map(|l| l.as_str())
                 .collect::<Vec<_>>()
                 .join(",");
-            written += st.execute(params![p.stop_id.as_str(), p.time.0, p.count, lines])? as u64;
+            written += st.execute(params![
+                p.stop_id.as_str(),
+                p.time.0,
+                p.count,
+                lines,
+                LineWaiting::encode_list(&p.waiting),
+                p.gave_up
+            ])? as u64;
         }
     }
     {
@@ -250,7 +270,7 @@ fn write_batch(tx: &Transaction, batch: &Batch) -> rusqlite::Result<u64> {
     }
     {
         let mut st = tx.prepare_cached(
-            "INSERT OR IGNORE INTO bus_arrivals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT OR IGNORE INTO bus_arrivals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for a in &batch.records.arrivals {
             written += st.execute(params![
@@ -263,6 +283,8 @@ fn write_batch(tx: &Transaction, batch: &Batch) -> rusqlite::Result<u64> {
                 a.alighted,
                 a.passengers_after,
                 a.waiting_after,
+                a.trip_id.as_deref(),
+                a.delay_s,
             ])? as u64;
         }
     }
@@ -288,13 +310,13 @@ struct Layout {
 fn layout(series: Series) -> Layout {
     match series {
         Series::BusPositions => Layout {
-            columns: "bus_id, t, line_id, latitude, longitude, speed_kmh, direction, passenger_count, next_stop_id, distance_to_next_stop_m, at_stop",
+            columns: "bus_id, t, line_id, latitude, longitude, speed_kmh, direction, passenger_count, next_stop_id, distance_to_next_stop_m, at_stop, in_service, trip_id, delay_s",
             table: "bus_positions",
             key: "bus_id = :id",
             decode: |r| decode_position(r).map(Record::Position),
         },
         Series::PeopleCount => Layout {
-            columns: "stop_id, t, count, line_ids",
+            columns: "stop_id, t, count, line_ids, waiting, gave_up",
             table: "people_count",
             key: "stop_id = :id",
             decode: |r| {
@@ -309,6 +331,11 @@ fn layout(series: Series) -> Layout {
                     time: Millis(r.get(1)?),
                     count: r.get(2)?,
                     line_ids: line_ids.into(),
+                    waiting: {
+                        let text: String = r.get(4)?;
+                        LineWaiting::parse_list(&text).ok_or_else(|| corrupt("waiting", &text))?
+                    },
+                    gave_up: r.get(5)?,
                 }))
             },
         },
@@ -334,7 +361,7 @@ fn layout(series: Series) -> Layout {
             },
         },
         Series::BusArrivals => Layout {
-            columns: "bus_id, t, line_id, stop_id, direction, boarded, alighted, passengers_after, waiting_after",
+            columns: "bus_id, t, line_id, stop_id, direction, boarded, alighted, passengers_after, waiting_after, trip_id, delay_s",
             table: "bus_arrivals",
             key: "bus_id = :id",
             decode: |r| {
@@ -348,6 +375,8 @@ fn layout(series: Series) -> Layout {
                     alighted: r.get(6)?,
                     passengers_after: r.get(7)?,
                     waiting_after: r.get(8)?,
+                    trip_id: r.get::<_, Option<String>>(9)?.map(Arc::from),
+                    delay_s: r.get(10)?,
                 }))
             },
         },
@@ -367,6 +396,9 @@ fn decode_position(r: &rusqlite::Row) -> rusqlite::Result<BusPosition> {
         next_stop_id: parse_id(&r.get::<_, String>(8)?)?,
         distance_to_next_stop_m: r.get(9)?,
         at_stop: r.get(10)?,
+        in_service: r.get(11)?,
+        trip_id: r.get::<_, Option<String>>(12)?.map(Arc::from),
+        delay_s: r.get(13)?,
     })
 }
 

@@ -36,9 +36,24 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Settings for tests: a short backfill, real time, loopback port 0.
+/// The network the serving tests run: the original file, whose lines run all day, so a
+/// test sees buses move whatever the hour it runs at (the default network's day lines
+/// sleep at night; `tests/simulation.rs` covers its timetables).
+pub fn all_day_network() -> PathBuf {
+    fixture("lines-original-format.yaml")
+}
+
+/// The network [`all_day_network`] names, loaded.
+pub fn all_day() -> madbus::network::Network {
+    madbus::network::load_file(&all_day_network())
+        .expect("the fixture loads")
+        .network
+}
+
+/// Settings for tests: the all-day network, a short backfill, real time, loopback port 0.
 pub fn test_settings(dir: &std::path::Path, backfill: &str) -> Settings {
     let mut s = Settings::new(dir.to_path_buf());
+    s.network_file = Some(all_day_network());
     s.bind = "127.0.0.1:0".parse().unwrap();
     s.backfill = backfill.parse::<Duration>().unwrap();
     s
@@ -203,10 +218,15 @@ impl ServerProcess {
     pub fn spawn(data_dir: &std::path::Path, args: &[&str]) -> Self {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_madbus"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_madbus"));
+        command
             .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(args)
+            .args(args);
+        if !args.contains(&"--network") {
+            command.arg("--network").arg(all_day_network());
+        }
+        let mut child = command
             // Everything the server says, so tests can check all of it.
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
