@@ -11,6 +11,9 @@ use crate::time::Millis;
 
 /// Boardings at a stop in the busiest hour, as planned.
 const PLANNED_BOARDINGS_AT_PEAK: f64 = 5.0;
+/// Driving takes this much longer than [`expected_leg_s`]'s closed form (speed changes
+/// between blocks, the spread of speeds): measured with `cargo bench --bench eta`.
+const RUNNING_MARGIN: f64 = 1.05;
 
 /// The free-flow speed (m/s) of a line at a traffic factor.
 pub fn free_speed_mps(line: &Line, traffic: f64) -> f64 {
@@ -28,7 +31,7 @@ pub fn planned_dwell_s(local: &LocalTime) -> f64 {
 pub fn leg_s(line: &Line, from: usize, direction: u8, local: &LocalTime) -> f64 {
     let to = if direction == 0 { from + 1 } else { from - 1 };
     let d = (line.stop_offsets_m[to] - line.stop_offsets_m[from]).abs();
-    expected_leg_s(d, free_speed_mps(line, profile::traffic_factor(local)))
+    RUNNING_MARGIN * expected_leg_s(d, free_speed_mps(line, profile::traffic_factor(local)))
 }
 
 /// Scheduled arrival at each stop of a trip leaving terminal `end` at `departure`, in the
@@ -57,6 +60,35 @@ pub fn trip_schedule(
 pub fn schedule_of(line: &Line, trip_id: &str, clock: &mut MadridClock) -> Option<Vec<Millis>> {
     let key = TripKey::parse(trip_id).filter(|k| k.line_id == line.id.as_str())?;
     Some(trip_schedule(line, key.end, key.departure(), clock))
+}
+
+/// A weekday at 11:00: the traffic an all-day headway is planned for.
+const NORMAL_HOUR: LocalTime = LocalTime {
+    hour: 11.0,
+    weekday: 2,
+    day_of_year: 320,
+    day: crate::network::DayType::Weekday,
+};
+
+/// The timetable a line runs: its own, or for a file without one, service all day every
+/// headway its fleet gives at normal traffic (in whole minutes, as a timetable says it).
+pub fn timetable_of(line: &Line) -> std::borrow::Cow<'_, Timetable> {
+    match &line.timetable {
+        Some(t) => std::borrow::Cow::Borrowed(t),
+        None => {
+            let cycle = cycle_s(line, super::world::MIN_LAYOVER_S, &NORMAL_HOUR);
+            let headway_min = (cycle / line.buses.len() as f64 / 60.0).round() as u32;
+            std::borrow::Cow::Owned(Timetable::all_day(
+                headway_min * 60,
+                super::world::MIN_LAYOVER_S as u32,
+            ))
+        }
+    }
+}
+
+/// The one-way running time (s) of a line at normal traffic.
+pub fn one_way_s(line: &Line) -> f64 {
+    (cycle_s(line, 0.0, &NORMAL_HOUR)) / 2.0
 }
 
 /// A round trip (s) at `local` time: both directions, planned dwells and the minimum

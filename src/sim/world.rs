@@ -287,36 +287,11 @@ impl World {
 
     fn assemble(net: Arc<Network>, config: SimConfig, state: WorldState, rng: ChaCha8Rng) -> Self {
         let mut clock = MadridClock::default();
-        // Normal traffic: a weekday at 11:00.
-        let normal = profile::LocalTime {
-            hour: 11.0,
-            weekday: 2,
-            day_of_year: 320,
-            day: crate::network::DayType::Weekday,
-        };
-        let timetables: Vec<Timetable> = net
-            .lines
-            .iter()
-            .map(|line| {
-                line.timetable.clone().unwrap_or_else(|| {
-                    let cycle = schedule::cycle_s(line, MIN_LAYOVER_S, &normal);
-                    // Whole minutes, as a timetable would say it.
-                    Timetable::all_day(
-                        (cycle / line.buses.len() as f64 / 60.0).round() as u32 * 60,
-                        MIN_LAYOVER_S as u32,
-                    )
-                })
-            })
+        let timetables: Vec<Timetable> = (net.lines.iter())
+            .map(|line| schedule::timetable_of(line).into_owned())
             .collect();
-        let one_way_ms = net
-            .lines
-            .iter()
-            .zip(&timetables)
-            .map(|(line, t)| {
-                let layovers = 2.0 * f64::from(t.min_layover_s);
-                ((schedule::cycle_s(line, f64::from(t.min_layover_s), &normal) - layovers) * 500.0)
-                    as i64
-            })
+        let one_way_ms = (net.lines.iter())
+            .map(|line| (schedule::one_way_s(line) * 1000.0) as i64)
             .collect();
         let next_trip = state
             .taken
