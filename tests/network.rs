@@ -13,7 +13,7 @@ fn default_network_has_the_madrid_facts() {
     // Nine day lines and a night line; Moncloa is one stop for the five lines there.
     assert_eq!(net.lines.len(), 10);
     assert_eq!(net.stops.len(), 48);
-    assert_eq!(net.buses.len(), 74);
+    assert_eq!(net.buses.len(), 76);
     let moncloa = net.stop("S101").unwrap();
     let ids: Vec<&str> = moncloa.line_ids.iter().map(|l| l.as_str()).collect();
     assert_eq!(ids, ["L2", "L46", "L82", "L132", "N1"]);
@@ -336,11 +336,11 @@ fn check_config_command() {
     let ok = Command::new(bin).args(["check-config"]).output().unwrap();
     assert!(ok.status.success());
     let out = String::from_utf8_lossy(&ok.stdout);
-    assert!(out.contains("10 lines, 48 stops, 74 buses"), "{out}");
+    assert!(out.contains("10 lines, 48 stops, 76 buses"), "{out}");
     assert!(out.contains("L1") && out.contains("6752 m"), "{out}");
     assert!(
         out.contains("weekday 06:00-23:30")
-            && out.contains("needs 10 buses (weekday 07:00, every 7 min), has 11"),
+            && out.contains("needs 11 buses (weekday 07:56, every 7 min), has 12"),
         "{out}"
     );
     assert!(!out.contains("warning"), "{out}");
