@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 
 use madbus::network::{Network, TripKey};
 use madbus::sim::motion::{ACCEL_MPS2, BRAKE_MPS2};
-use madbus::sim::people::{PATIENCE_SCALE_S, PATIENCE_SHAPE};
+use madbus::sim::people::PATIENCE_SCALE_S;
 use madbus::sim::profile::{self, MadridClock};
 use madbus::sim::{
     BusArrival, BusPosition, DWELL_FIXED_S, DWELL_PER_ALIGHTING_S, DoorStatus, EntityType, Records,
@@ -267,7 +267,6 @@ fn people_are_conserved_and_queues_stay_plausible() {
     }
     let mut gave_up = 0;
     let mean_patience_min = PATIENCE_SCALE_S / 60.0 * 0.893; // Γ(1 + 1/3)
-    let _ = PATIENCE_SHAPE;
     for (i, list) in day.samples.iter().enumerate() {
         let stop = &net.stops[i];
         for w in list.windows(2) {

@@ -669,13 +669,12 @@ fn parse_day(raw: &RawDay) -> Result<DayService, String> {
                         last[end], first[end]
                     ));
                 }
-                let Some(&(start, _)) = headways.first().filter(|(f, _)| *f <= a) else {
+                if headways.first().is_none_or(|(f, _)| *f > a) {
                     return Err(format!(
                         "`every` must start at or before the first departure {}",
                         first[end]
                     ));
-                };
-                let _ = start;
+                }
                 let mut t = a;
                 while t <= b {
                     departures[end].push(t);

@@ -63,6 +63,11 @@ pub struct Line {
 }
 
 impl Line {
+    /// Index into `stops` of terminal `end` (0: the first stop, 1: the last).
+    pub fn terminal(&self, end: u8) -> usize {
+        if end == 0 { 0 } else { self.stops.len() - 1 }
+    }
+
     /// Length of one direction, first stop to last, in metres.
     pub fn length_m(&self) -> f64 {
         self.stop_offsets_m.last().copied().unwrap_or(0.0) - self.stop_offsets_m[0]

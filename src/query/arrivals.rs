@@ -81,7 +81,7 @@ fn predict_one(
     let resting = trip.as_ref().filter(|t| {
         p.at_stop
             && p.distance_to_next_stop_m == 0.0
-            && j == terminal(n, t.end)
+            && j == line.terminal(t.end)
             && t.end != p.direction
     });
     let (mut t, mut at, mut direction, mut trip) = match resting {
@@ -163,11 +163,6 @@ fn predict_one(
         delay_s: scheduled.map(|s| ((eta.0 - s.0) as f64 / 1000.0).round() as i64),
         distance: distance.round(),
     })
-}
-
-/// Stop index of terminal `end`.
-fn terminal(stops: usize, end: u8) -> usize {
-    if end == 0 { 0 } else { stops - 1 }
 }
 
 /// The expected time (s) for the last `d` metres of a leg by a bus now at `v0` m/s whose

@@ -6,7 +6,7 @@
 use super::motion::{FREE_FLOW_OVER_CRUISE, expected_leg_s};
 use super::profile::{self, LocalTime, MadridClock};
 use super::world::{DWELL_FIXED_S, DWELL_PER_BOARDING_S};
-use crate::network::{Line, Timetable, TripKey};
+use crate::network::{DayType, Line, Timetable, TripKey};
 use crate::time::Millis;
 
 /// Boardings at a stop in the busiest hour, as planned.
@@ -67,7 +67,7 @@ const NORMAL_HOUR: LocalTime = LocalTime {
     hour: 11.0,
     weekday: 2,
     day_of_year: 320,
-    day: crate::network::DayType::Weekday,
+    day: DayType::Weekday,
 };
 
 /// The timetable a line runs: its own, or for a file without one, service all day every
@@ -109,12 +109,9 @@ pub fn cycle_s(line: &Line, min_layover_s: f64, local: &LocalTime) -> f64 {
 
 /// Buses a timetable needs at its busiest: the most of cycle time over headway across
 /// the periods of each day type, with the time and day it happens.
-pub fn fleet_needed(
-    line: &Line,
-    timetable: &Timetable,
-) -> Option<(u32, crate::network::DayType, u32)> {
-    let mut best: Option<(u32, crate::network::DayType, u32)> = None;
-    for day in crate::network::DayType::ALL {
+pub fn fleet_needed(line: &Line, timetable: &Timetable) -> Option<(u32, DayType, u32)> {
+    let mut best: Option<(u32, DayType, u32)> = None;
+    for day in DayType::ALL {
         let service = timetable.day(day);
         for &start in &service.departures[0] {
             let Some(h) = timetable.headway_at(day, start) else {
@@ -123,9 +120,9 @@ pub fn fleet_needed(
             let local = LocalTime {
                 hour: f64::from(start % 86_400) / 3_600.0,
                 weekday: match day {
-                    crate::network::DayType::Weekday => 2,
-                    crate::network::DayType::Saturday => 5,
-                    crate::network::DayType::Sunday => 6,
+                    DayType::Weekday => 2,
+                    DayType::Saturday => 5,
+                    DayType::Sunday => 6,
                 },
                 day_of_year: 320,
                 day,

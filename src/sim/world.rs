@@ -286,7 +286,7 @@ impl World {
     }
 
     fn assemble(net: Arc<Network>, config: SimConfig, state: WorldState, rng: ChaCha8Rng) -> Self {
-        let mut clock = MadridClock::default();
+        let clock = MadridClock::default();
         let timetables: Vec<Timetable> = (net.lines.iter())
             .map(|line| schedule::timetable_of(line).into_owned())
             .collect();
@@ -323,7 +323,6 @@ impl World {
                 f64::from(h % 1_000) / 1_000.0 * 2.4 - 1.2
             })
             .collect();
-        let _ = clock.local(state.time);
         let running = net
             .lines
             .iter()
@@ -452,7 +451,7 @@ impl World {
                     continue;
                 }
                 let line = &self.net.lines[l];
-                let terminal = terminal_index(line.stops.len(), end);
+                let terminal = line.terminal(end);
                 let parked_here = self.parked_at(l, terminal);
                 if lead <= PULL_OUT_LEAD_S * 1000 {
                     if let Some(b) = parked_here
@@ -467,7 +466,7 @@ impl World {
                 }
                 // Nobody will be there in time: send a spare from the other terminal, if
                 // that one can do without it.
-                let other = terminal_index(line.stops.len(), 1 - end);
+                let other = line.terminal(1 - end);
                 let spare = line
                     .buses
                     .iter()
@@ -661,7 +660,7 @@ impl World {
                         };
                     }
                     None if bus.in_service => self.serve_stop(b, at, out),
-                    None => self.end_deadhead(b, at),
+                    None => self.park(b, at),
                 }
                 return true;
             }
@@ -786,10 +785,6 @@ impl World {
             Some(dep) => self.begin_layover(b, dep, ready),
             None => self.park(b, at),
         }
-    }
-
-    fn end_deadhead(&mut self, b: usize, at: Millis) {
-        self.park(b, at);
     }
 
     fn park(&mut self, b: usize, at: Millis) {
@@ -958,11 +953,6 @@ fn block_factor(rng: &mut ChaCha8Rng) -> f64 {
         .expect("valid normal")
         .sample(rng)
         .clamp(0.7, 1.3)
-}
-
-/// Stop index of terminal `end` (0: the first stop, 1: the last).
-fn terminal_index(stops: usize, end: u8) -> usize {
-    if end == 0 { 0 } else { stops - 1 }
 }
 
 /// Who queues where: per stop, its `(line, direction)` queues; per line and stop
