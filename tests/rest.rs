@@ -425,6 +425,17 @@ async fn network_metadata_and_arrivals() {
     );
     // A round trip of L1 takes well under three hours.
     assert!(etas.iter().all(|&e| e < 3.0 * 3600.0), "{etas:?}");
+    for a in list {
+        let time = |k: &str| a[k].as_str().map(|t| t.parse::<jiff::Timestamp>().unwrap());
+        assert_eq!(a["predicted"], a["eta"], "{a}");
+        let (predicted, scheduled) = (time("predicted").unwrap(), time("scheduled"));
+        let scheduled = scheduled.unwrap_or_else(|| panic!("every trip has a schedule: {a}"));
+        assert_eq!(
+            a["delay_s"].as_i64(),
+            Some((predicted - scheduled).as_secs_f64().round() as i64),
+            "delay is predicted minus scheduled: {a}"
+        );
+    }
 
     // Health is documented too, and every documented path answers.
     let r = api

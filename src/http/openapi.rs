@@ -271,11 +271,11 @@ fn build() -> Value {
             "is_terminal": {"type": "boolean"},
             "base_arrival_rate": {"type": "number", "description": "people per minute at the weekday peak"},
             "line_ids": ids})),
-        "PredictedArrival": object(&["bus_id", "line_id", "direction", "towards_stop_id", "trip_id", "eta_seconds", "eta", "scheduled", "delay_s", "distance"], json!({
+        "PredictedArrival": object(&["bus_id", "line_id", "direction", "towards_stop_id", "trip_id", "eta_seconds", "predicted", "eta", "scheduled", "delay_s", "distance"], json!({
             "bus_id": string, "line_id": string, "direction": {"type": "integer", "enum": [0, 1]},
             "towards_stop_id": string,
             "trip_id": {"type": ["string", "null"], "description": "the trip it will serve the stop on"},
-            "eta_seconds": {"type": "number", "minimum": 0}, "eta": time(),
+            "eta_seconds": {"type": "number", "minimum": 0}, "predicted": time(), "eta": time(),
             "scheduled": {"type": ["string", "null"], "format": "date-time", "description": "the trip's scheduled time at the stop"},
             "delay_s": {"type": ["integer", "null"], "description": "predicted minus scheduled, seconds"},
             "distance": {"type": "number", "minimum": 0, "description": "metres along the route"}})),

@@ -26,6 +26,8 @@ pub struct PredictedArrival {
     pub trip_id: Option<String>,
     pub eta_seconds: f64,
     /// The predicted arrival (RFC 3339).
+    pub predicted: String,
+    /// The same as `predicted` (kept for clients of the first API).
     pub eta: String,
     /// The trip's scheduled time at the stop, when known.
     pub scheduled: Option<String>,
@@ -158,6 +160,7 @@ fn predict_one(
         towards_stop_id: net.stops[towards].id.to_string(),
         trip_id: trip.map(|k| k.to_string()),
         eta_seconds: ((eta.0 - now.0) as f64 / 1000.0).max(0.0).round(),
+        predicted: eta.to_rfc3339(),
         eta: eta.to_rfc3339(),
         scheduled: scheduled.map(Millis::to_rfc3339),
         delay_s: scheduled.map(|s| ((eta.0 - s.0) as f64 / 1000.0).round() as i64),
