@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod feed;
 pub mod gateway;
+pub mod gtfs;
 pub mod hex;
 pub mod http;
 pub mod live;

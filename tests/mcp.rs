@@ -56,7 +56,7 @@ fn tool_error(report: &Value, i: usize, needle: &str) {
     assert!(text.contains(needle), "call {i}: {text:?} lacks {needle:?}");
 }
 
-const TOOLS: [&str; 7] = [
+const TOOLS: [&str; 8] = [
     "query_people_count",
     "query_sensor_data",
     "query_bus_position",
@@ -64,6 +64,7 @@ const TOOLS: [&str; 7] = [
     "query_time_range",
     "list_lines",
     "get_stop_arrivals",
+    "get_vehicle_positions",
 ];
 
 /// Every tool listed, with input and output schemas that are valid JSON Schema objects, a
@@ -121,6 +122,7 @@ async fn python_sdk_over_streamable_http() {
         ["query_people_count", {"stop_id": "S001' OR '1'='1"}],
         // A protocol error: no such tool.
         ["no_such_tool", {}],
+        ["get_vehicle_positions", {"line_id": "L1"}],
     ]);
     for (mode, version) in [("auto", "2026-07-28"), ("legacy", "2025-11-25")] {
         let report = mcp_client(
@@ -221,6 +223,28 @@ async fn python_sdk_over_streamable_http() {
                 .unwrap()
                 .contains("no_such_tool")
         );
+        // The GTFS-Realtime feed of one line, as /gtfs-rt/vehicle-positions?format=json.
+        let vehicles = structured(&report, 17);
+        let feed = rest(
+            &server,
+            &key,
+            "/gtfs-rt/vehicle-positions?format=json&line_id=L1",
+        )
+        .await;
+        let ids = |v: &Value| -> Vec<String> {
+            v["entity"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    assert_eq!(e["vehicle"]["trip"]["routeId"], "L1", "{e}");
+                    e["id"].as_str().unwrap().to_string()
+                })
+                .collect()
+        };
+        assert!(!ids(vehicles).is_empty(), "{vehicles}");
+        assert_eq!(ids(vehicles), ids(&feed));
+        assert_eq!(vehicles["header"]["gtfsRealtimeVersion"], "2.0");
     }
     server.stop().await;
 }

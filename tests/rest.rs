@@ -455,7 +455,8 @@ async fn network_metadata_and_arrivals() {
             .replace("{line_id}", "L1")
             .replace("{entity_type}", "bus")
             .replace("{entity_id}", "B001")
-            .replace("{file}", "map.js");
+            .replace("{file}", "map.js")
+            .replace("{feed}", "vehicle-positions");
         let r = api
             .server
             .get(&format!("{path}?mode=latest"), &api.key, "group1")

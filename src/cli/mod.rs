@@ -1,7 +1,8 @@
-//! The command line: `madbus serve`, `check-config`, `keys`, `mcp`, `verify`, `probe`. Every flag can also be set by an
+//! The command line: `madbus serve`, `check-config`, `export`, `keys`, `mcp`, `verify`, `probe`. Every flag can also be set by an
 //! environment variable `MADBUS_<FLAG>`.
 
 mod check_config;
+mod export;
 mod keys;
 mod mcp;
 mod probe;
@@ -30,6 +31,8 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Validate a network file and print a summary, or every error.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Write the GTFS static feed, or a series of the local store, to a file.
+    Export(export::ExportArgs),
     /// Manage API keys: create, list, revoke, rotate.
     Keys(keys::KeysArgs),
     /// Serve the MCP tools over stdio, for a local assistant: from the local data dir
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::CheckConfig(args) => check_config::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Export(args) => export::run(args),
         Command::Probe(args) => probe::run(args),
     }
 }

@@ -2,6 +2,7 @@
 //! gateway (keys, CORS, throttling, access log) wraps it in `crate::gateway`.
 
 mod assets;
+mod gtfs;
 mod health;
 mod network;
 pub mod openapi;
@@ -23,6 +24,7 @@ pub fn health_routes() -> Router<AppState> {
 pub fn public_routes(map: MapConfig) -> Router<AppState> {
     health::router()
         .merge(openapi::router())
+        .merge(gtfs::public_router())
         .merge(assets::router(map))
 }
 
@@ -32,6 +34,7 @@ pub fn protected_routes() -> Router<AppState> {
     Router::new()
         .merge(series::router())
         .merge(network::router())
+        .merge(gtfs::router())
 }
 
 /// The answer for a path no route matches.

@@ -191,6 +191,47 @@ fn mcp_paths() -> Value {
     })
 }
 
+/// The GTFS static feed (public) and the GTFS-Realtime feeds.
+fn gtfs_paths() -> Value {
+    let not_modified = json!({"description": "Not modified: the client's copy (If-None-Match or If-Modified-Since) is current"});
+    let mut realtime = error_responses(&["400", "401", "403", "404", "429", "500", "503"]);
+    realtime.insert("200".into(), json!({
+        "description": "A GTFS-Realtime 2.0 FeedMessage (FULL_DATASET), with ETag and Last-Modified",
+        "content": {
+            "application/x-protobuf": {},
+            "application/json": {"schema": {"type": "object", "required": ["header"],
+                "description": "The same message in the protobuf JSON mapping (format=json)"}}}}));
+    realtime.insert("304".into(), not_modified.clone());
+    let mut static_feed = error_responses(&["400", "500"]);
+    static_feed.insert("200".into(), json!({
+        "description": "A GTFS zip: agency, stops (with parent stations), routes, trips, stop_times, shapes, calendar_dates, feed_info; ids are the API's",
+        "content": {"application/zip": {}}}));
+    static_feed.insert("304".into(), not_modified);
+    json!({
+        "/gtfs/static.zip": {"get": {
+            "summary": "The GTFS static feed of the network's timetables (public)",
+            "security": [],
+            "parameters": [
+                {"name": "from", "in": "query", "description": "First service day (default: yesterday in Madrid)",
+                 "schema": {"type": "string", "format": "date"}},
+                {"name": "days", "in": "query", "description": "Service days covered",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": crate::gtfs::schedule::MAX_DAYS,
+                            "default": crate::gtfs::schedule::DEFAULT_DAYS}}],
+            "responses": static_feed}},
+        "/gtfs-rt/{feed}": {"get": {
+            "summary": "A GTFS-Realtime feed of the live state: vehicle positions, trip updates or alerts",
+            "security": [{"ApiKey": [], "GroupName": []}],
+            "parameters": [
+                {"name": "feed", "in": "path", "required": true,
+                 "schema": {"type": "string", "enum": crate::gtfs::realtime::RealtimeFeed::ALL.map(|f| f.path_name())}},
+                {"name": "format", "in": "query", "description": "protobuf (the default) or json",
+                 "schema": {"type": "string", "enum": ["protobuf", "pb", "json"]}},
+                {"name": "line_id", "in": "query", "description": "Only this line's buses and trips",
+                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}],
+            "responses": realtime}},
+    })
+}
+
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(build)
@@ -360,5 +401,6 @@ fn build() -> Value {
     };
     merge(&mut doc["components"]["schemas"], mcp_schemas());
     merge(&mut doc["paths"], mcp_paths());
+    merge(&mut doc["paths"], gtfs_paths());
     doc
 }

@@ -16,6 +16,7 @@ use serde::de::{self, DeserializeOwned, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::gtfs::realtime::{self, RealtimeFeed};
 use crate::query::metadata::StopArrivalsView;
 use crate::query::views::{Answer, BusPositionView, LineSnapshotView, PeopleCountView, SensorView};
 use crate::query::{FormError, LineSummary, MAX_LIMIT, Query, QueryError, QueryForm};
@@ -51,6 +52,10 @@ impl From<QueryError> for ToolError {
                 ToolError::NotReady(crate::web::STORE_AWAY.into())
             }
             QueryError::Store(e) => {
+                tracing::error!(error = %e, "tool query failed");
+                ToolError::Internal
+            }
+            QueryError::Internal(e) => {
                 tracing::error!(error = %e, "tool query failed");
                 ToolError::Internal
             }
@@ -292,7 +297,42 @@ struct StopArrivalsArgs {
     stop_id: String,
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct VehiclePositionsArgs {
+    /// Only the buses of this line, e.g. `L1` (all lines when left out).
+    line_id: Option<String>,
+}
+
 // ---- outputs that are not views of their own ---------------------------------------------
+
+/// A GTFS-Realtime `FeedMessage` in the protobuf JSON mapping (what
+/// `/gtfs-rt/vehicle-positions?format=json` answers).
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct GtfsRealtimeJson(Value);
+
+impl JsonSchema for GtfsRealtimeJson {
+    fn schema_name() -> Cow<'static, str> {
+        "GtfsRealtimeFeedMessage".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "description": "A GTFS-Realtime 2.0 FeedMessage (protobuf JSON: camelCase fields, enum names, 64-bit integers as strings)",
+            "properties": {
+                "header": {"type": "object", "properties": {
+                    "gtfsRealtimeVersion": {"type": "string"},
+                    "incrementality": {"type": "string"},
+                    "timestamp": {"type": "string", "description": "POSIX seconds"}}},
+                "entity": {"type": "array", "items": {"type": "object", "properties": {
+                    "id": {"type": "string"},
+                    "vehicle": {"type": "object", "description": "trip, vehicle, position, currentStopSequence, stopId, currentStatus, timestamp, occupancyStatus, occupancyPercentage"}}}}
+            },
+            "required": ["header"]
+        })
+    }
+}
 
 #[derive(Debug, Serialize, JsonSchema)]
 struct LinesOutput {
@@ -375,6 +415,15 @@ pub fn catalog() -> &'static [Tool] {
                 "The buses coming to a stop, soonest first: bus, line, direction, ETA (seconds \
                  and time) and distance along the route (m), predicted from the buses' latest \
                  positions and speeds and the stops on the way.",
+            ),
+            tool::<VehiclePositionsArgs, GtfsRealtimeJson>(
+                "get_vehicle_positions",
+                "Every bus in service, as GTFS-Realtime",
+                "The GTFS-Realtime vehicle positions feed as JSON (the same message as \
+                 /gtfs-rt/vehicle-positions): for each bus in service its trip (trip_id, \
+                 route_id, direction, start date and time), position, bearing, speed (m/s), \
+                 next stop and whether it is stopped at it, and occupancy. Optionally of one \
+                 line.",
             ),
         ]
     })
@@ -524,6 +573,16 @@ pub async fn call(
             let a: StopArrivalsArgs = args(name, arguments)?;
             let view = query.stop_arrivals(&a.stop_id).await?;
             Ok(ToolOutput::with_rows(view, "arrivals"))
+        }
+        "get_vehicle_positions" => {
+            let a: VehiclePositionsArgs = args(name, arguments)?;
+            let feed = query
+                .realtime(RealtimeFeed::VehiclePositions, a.line_id.as_deref())
+                .await?;
+            Ok(ToolOutput::with_rows(
+                GtfsRealtimeJson(realtime::to_json(&feed)),
+                "entity",
+            ))
         }
         _ => Err(ToolError::UnknownTool(name.to_string())),
     }

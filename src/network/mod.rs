@@ -4,6 +4,7 @@
 pub mod geo;
 pub mod id;
 mod load;
+mod places;
 pub mod timetable;
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::collections::HashMap;
 pub use geo::{LatLon, Polyline};
 pub use id::{BusId, Id, IdError, LineId, StopId};
 pub use load::{Issue, LoadError, Loaded, Severity, load_file, parse_str};
+pub use places::Place;
 pub use timetable::{DayType, Departure, Timetable, TripKey};
 
 /// The default network, shipped inside the binary so `madbus serve` runs from anywhere.

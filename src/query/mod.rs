@@ -5,6 +5,7 @@
 pub mod arrivals;
 mod form;
 pub mod metadata;
+mod transit;
 pub mod views;
 
 use std::sync::Arc;
@@ -33,6 +34,9 @@ pub enum QueryError {
     /// Internal; never shown to clients.
     #[error("store failed: {0}")]
     Store(#[from] StoreError),
+    /// Internal; never shown to clients.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<FormError> for QueryError {
@@ -65,6 +69,7 @@ pub struct Query {
     store: Arc<dyn Store>,
     live: Arc<LiveState>,
     feed: Arc<dyn Feed>,
+    gtfs_static: transit::StaticCache,
 }
 
 impl Query {
@@ -79,6 +84,7 @@ impl Query {
             store,
             live,
             feed,
+            gtfs_static: Default::default(),
         }
     }
 

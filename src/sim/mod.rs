@@ -1,5 +1,6 @@
 //! The simulation: one coherent world advanced by a pure step. See SPEC §2.
 
+pub mod forecast;
 pub mod motion;
 pub mod people;
 pub mod profile;

@@ -158,6 +158,7 @@ impl From<QueryError> for ApiError {
                 ApiError::unavailable(STORE_AWAY, NOT_READY_RETRY_S)
             }
             QueryError::Store(e) => ApiError::internal(e),
+            QueryError::Internal(e) => ApiError::internal(e),
         }
     }
 }

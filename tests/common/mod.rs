@@ -344,16 +344,21 @@ pub fn get(url: &str) -> Option<(u16, String)> {
 /// The Python that has the official MCP SDK: `MADBUS_PYTHON`, or the `.venv` that
 /// `.ci/run` makes.
 pub fn python() -> PathBuf {
+    python_with("mcp, httpx2")
+}
+
+/// `MADBUS_PYTHON` or the `.venv` that `.ci/run` makes, when it can import `modules`.
+pub fn python_with(modules: &str) -> PathBuf {
     let candidate = std::env::var_os("MADBUS_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
     let usable = std::process::Command::new(&candidate)
-        .args(["-c", "import mcp, httpx2"])
+        .args(["-c", &format!("import {modules}")])
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !usable {
-        missing(&format!("{} with the `mcp` package", candidate.display()));
+        missing(&format!("{} with {modules}", candidate.display()));
     }
     candidate
 }
@@ -361,10 +366,21 @@ pub fn python() -> PathBuf {
 /// Runs `tests/python/mcp_client.py` (the official MCP Python SDK) with `plan` and returns
 /// its report.
 pub async fn mcp_client(python: &std::path::Path, plan: serde_json::Value) -> serde_json::Value {
+    python_script(python, "mcp_client.py", plan).await
+}
+
+/// Runs `tests/python/{script}` with `plan` on stdin and returns the JSON it prints.
+pub async fn python_script(
+    python: &std::path::Path,
+    script: &str,
+    plan: serde_json::Value,
+) -> serde_json::Value {
     use tokio::io::AsyncWriteExt;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/mcp_client.py");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
     let mut child = tokio::process::Command::new(python)
-        .arg(script)
+        .arg(path)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -374,15 +390,15 @@ pub async fn mcp_client(python: &std::path::Path, plan: serde_json::Value) -> se
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(plan.to_string().as_bytes()).await.unwrap();
     drop(stdin);
-    let out = tokio::time::timeout(StdDuration::from_secs(120), child.wait_with_output())
+    let out = tokio::time::timeout(StdDuration::from_secs(180), child.wait_with_output())
         .await
-        .expect("the MCP client finished within 2 minutes")
+        .unwrap_or_else(|_| panic!("{script} finished within 3 minutes"))
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the MCP client failed:\n{stderr}");
+    assert!(out.status.success(), "{script} failed:\n{stderr}");
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
-            "the MCP client printed no report ({e}):\n{}\n{stderr}",
+            "{script} printed no report ({e}):\n{}\n{stderr}",
             String::from_utf8_lossy(&out.stdout)
         )
     })
