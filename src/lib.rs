@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod export;
 pub mod feed;
 pub mod gateway;
 pub mod gtfs;

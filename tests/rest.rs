@@ -456,10 +456,22 @@ async fn network_metadata_and_arrivals() {
             .replace("{entity_type}", "bus")
             .replace("{entity_id}", "B001")
             .replace("{file}", "map.js")
-            .replace("{feed}", "vehicle-positions");
+            .replace("{feed}", "vehicle-positions")
+            .replace("{series}", "sensors");
+        // Exports need a window; every other route takes (or ignores) mode=latest.
+        let query = if template.starts_with("/export") {
+            let now = api.server.live.status().sim.sim_time.unwrap();
+            format!(
+                "from={}&to={}",
+                Millis(now.0 - 60_000).to_rfc3339(),
+                now.to_rfc3339()
+            )
+        } else {
+            "mode=latest".into()
+        };
         let r = api
             .server
-            .get(&format!("{path}?mode=latest"), &api.key, "group1")
+            .get(&format!("{path}?{query}"), &api.key, "group1")
             .await;
         assert_eq!(r.status(), 200, "documented {template} is served");
     }

@@ -5,14 +5,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use rmcp::ServiceExt;
 
-use crate::live::LiveState;
 use crate::mcp::McpServer;
 use crate::mcp::remote::RemoteTools;
-use crate::query::Query;
 use crate::store::StoreUrl;
 
 #[derive(clap::Args)]
@@ -61,14 +58,9 @@ async fn serve(args: McpArgs) -> anyhow::Result<()> {
             remote.serve(stdio).await?.waiting().await
         }
         _ => {
-            let network = Arc::new(crate::app::load_network(args.network.as_deref())?);
             let url = StoreUrl::choose(args.store, &args.data_dir);
-            let store = url.open_read_only().await?;
+            let query = super::local_query(&url, args.network.as_deref()).await?;
             tracing::info!(store = %url, "serving the local data's tools over stdio (read-only)");
-            // Read-only beside the files: what is stored is all there is, so it is ready.
-            let live = Arc::new(LiveState::settled(&network));
-            let feed = Arc::new(crate::feed::LocalFeed::new());
-            let query = Query::new(network, store, live, feed);
             McpServer::new(query).serve(stdio).await?.waiting().await
         }
     };

@@ -82,6 +82,19 @@ fn block_on<T>(
     })
 }
 
+/// The query layer over a store opened read-only (safe beside a running `madbus serve`):
+/// what is stored is all there is, so it is ready at once.
+async fn local_query(
+    url: &crate::store::StoreUrl,
+    network: Option<&std::path::Path>,
+) -> anyhow::Result<crate::query::Query> {
+    let network = std::sync::Arc::new(crate::app::load_network(network)?);
+    let store = url.open_read_only().await?;
+    let live = std::sync::Arc::new(crate::live::LiveState::settled(&network));
+    let feed = std::sync::Arc::new(crate::feed::LocalFeed::new());
+    Ok(crate::query::Query::new(network, store, live, feed))
+}
+
 /// Without `RUST_LOG`: info, but rmcp's per-request lines (several for every stateless MCP
 /// request) only when they warn.
 const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";

@@ -2,6 +2,7 @@
 //! gateway (keys, CORS, throttling, access log) wraps it in `crate::gateway`.
 
 mod assets;
+mod export;
 mod gtfs;
 mod health;
 mod network;
@@ -35,6 +36,7 @@ pub fn protected_routes() -> Router<AppState> {
         .merge(series::router())
         .merge(network::router())
         .merge(gtfs::router())
+        .merge(export::router())
 }
 
 /// The answer for a path no route matches.

@@ -191,6 +191,38 @@ fn mcp_paths() -> Value {
     })
 }
 
+/// Bulk exports.
+fn export_paths() -> Value {
+    use crate::export::{ExportSeries, Format};
+    let mut responses = error_responses(&["400", "401", "403", "404", "429", "500", "503"]);
+    responses.insert("200".into(), json!({
+        "description": "The rows, streamed: entity by entity, each oldest first. Columns as the REST views name them; lists as text (`line_ids` `L1,L2`; `waiting` `L1:0:3,...`); gzip with Accept-Encoding: gzip",
+        "content": Format::ALL.iter().map(|f| (f.content_type().to_string(), json!({}))).collect::<serde_json::Map<_, _>>()}));
+    let time = |name: &str, d: &str| {
+        json!({"name": name, "in": "query", "required": true, "description": d,
+        "schema": {"type": "string", "description": "RFC 3339 (Z or offset) or epoch milliseconds"}})
+    };
+    let id = |name: &str, d: &str| {
+        json!({"name": name, "in": "query", "description": d,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}})
+    };
+    json!({
+        "/export/{series}": {"get": {
+            "summary": "A series as CSV, NDJSON or Parquet, for analysts (any window, streamed in bounded memory)",
+            "security": [{"ApiKey": [], "GroupName": []}],
+            "parameters": [
+                {"name": "series", "in": "path", "required": true,
+                 "schema": {"type": "string", "enum": ExportSeries::ALL.map(|s| s.name())}},
+                time("from", "Window start (inclusive)"),
+                time("to", "Window end (inclusive), after `from`"),
+                {"name": "format", "in": "query", "schema": {"type": "string", "enum": Format::ALL.map(|f| f.name()), "default": "csv"}},
+                id("line_id", "Only the buses (and stops) of this line"),
+                id("bus_id", "Only this bus (bus_positions, sensors, bus_arrivals)"),
+                id("stop_id", "Only this stop (people_count, sensors, bus_arrivals)")],
+            "responses": responses}},
+    })
+}
+
 /// The GTFS static feed (public) and the GTFS-Realtime feeds.
 fn gtfs_paths() -> Value {
     let not_modified = json!({"description": "Not modified: the client's copy (If-None-Match or If-Modified-Since) is current"});
@@ -402,5 +434,6 @@ fn build() -> Value {
     merge(&mut doc["components"]["schemas"], mcp_schemas());
     merge(&mut doc["paths"], mcp_paths());
     merge(&mut doc["paths"], gtfs_paths());
+    merge(&mut doc["paths"], export_paths());
     doc
 }

@@ -3,6 +3,7 @@
 //! state has none yet); as-of, range and line snapshots come from the store.
 
 pub mod arrivals;
+pub mod export;
 mod form;
 pub mod metadata;
 mod transit;

@@ -220,7 +220,9 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    // The body is new: neither the old length nor a compression layer's encoding holds.
     parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_ENCODING);
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         // The body was left unread, so the connection cannot carry another request: say so,
         // or a client may send its next request on a socket about to close.
