@@ -12,7 +12,6 @@ use anyhow::Context;
 use crate::export::{Encoder, ExportSeries, Format};
 use crate::gtfs::schedule::{DEFAULT_DAYS, ServiceWindow};
 use crate::query::export::ExportRequest;
-use crate::store::StoreUrl;
 use crate::time::Millis;
 
 #[derive(clap::Args)]
@@ -60,15 +59,8 @@ struct SeriesArgs {
     /// Only this stop.
     #[arg(long)]
     stop_id: Option<String>,
-    /// Where the store lives (as for `serve`).
-    #[arg(long, env = "MADBUS_DATA_DIR", default_value = "./madbus-data")]
-    data_dir: PathBuf,
-    /// The store, as a URL: `sqlite:DIR` (default: the SQLite file in --data-dir).
-    #[arg(long, env = "MADBUS_STORE")]
-    store: Option<StoreUrl>,
-    /// The network file the data was recorded with (default: the built-in one).
-    #[arg(long, env = "MADBUS_NETWORK")]
-    network: Option<PathBuf>,
+    #[command(flatten)]
+    local: super::LocalData,
 }
 
 #[derive(clap::Args)]
@@ -135,8 +127,7 @@ fn export_series(series: ExportSeries, args: SeriesArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let url = StoreUrl::choose(args.store, &args.data_dir);
-        let query = super::local_query(&url, args.network.as_deref()).await?;
+        let query = args.local.query().await?;
         let mut rows = query.export(request).map_err(|e| anyhow::anyhow!("{e}"))?;
         // Written beside the target and renamed when complete: a failed export leaves no
         // file that looks whole.

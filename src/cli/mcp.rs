@@ -3,26 +3,17 @@
 //! `--remote URL` they are a running madbus's, reached with a key. stdout carries only the
 //! protocol; logs go to stderr.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use rmcp::ServiceExt;
 
 use crate::mcp::McpServer;
 use crate::mcp::remote::RemoteTools;
-use crate::store::StoreUrl;
 
 #[derive(clap::Args)]
 pub struct McpArgs {
-    /// Where the store lives (as for `serve`).
-    #[arg(long, env = "MADBUS_DATA_DIR", default_value = "./madbus-data")]
-    data_dir: PathBuf,
-    /// The store, as a URL: `sqlite:DIR` (default: the SQLite file in --data-dir).
-    #[arg(long, env = "MADBUS_STORE")]
-    store: Option<StoreUrl>,
-    /// The network file the data was recorded with (default: the built-in one).
-    #[arg(long, env = "MADBUS_NETWORK")]
-    network: Option<PathBuf>,
+    #[command(flatten)]
+    local: super::LocalData,
     /// Serve the tools of the madbus at this URL (e.g. https://bus.example.org) instead of
     /// the local data.
     #[arg(long, env = "MADBUS_REMOTE", requires_all = ["api_key", "group"])]
@@ -58,9 +49,8 @@ async fn serve(args: McpArgs) -> anyhow::Result<()> {
             remote.serve(stdio).await?.waiting().await
         }
         _ => {
-            let url = StoreUrl::choose(args.store, &args.data_dir);
-            let query = super::local_query(&url, args.network.as_deref()).await?;
-            tracing::info!(store = %url, "serving the local data's tools over stdio (read-only)");
+            let query = args.local.query().await?;
+            tracing::info!(store = %args.local.url(), "serving the local data's tools over stdio (read-only)");
             McpServer::new(query).serve(stdio).await?.waiting().await
         }
     };

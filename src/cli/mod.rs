@@ -82,17 +82,34 @@ fn block_on<T>(
     })
 }
 
-/// The query layer over a store opened read-only (safe beside a running `madbus serve`):
-/// what is stored is all there is, so it is ready at once.
-async fn local_query(
-    url: &crate::store::StoreUrl,
-    network: Option<&std::path::Path>,
-) -> anyhow::Result<crate::query::Query> {
-    let network = std::sync::Arc::new(crate::app::load_network(network)?);
-    let store = url.open_read_only().await?;
-    let live = std::sync::Arc::new(crate::live::LiveState::settled(&network));
-    let feed = std::sync::Arc::new(crate::feed::LocalFeed::new());
-    Ok(crate::query::Query::new(network, store, live, feed))
+/// Where a command finds the data a `madbus serve` recorded.
+#[derive(clap::Args)]
+struct LocalData {
+    /// Where the store lives (as for `serve`).
+    #[arg(long, env = "MADBUS_DATA_DIR", default_value = "./madbus-data")]
+    data_dir: std::path::PathBuf,
+    /// The store, as a URL: `sqlite:DIR` (default: the SQLite file in --data-dir).
+    #[arg(long, env = "MADBUS_STORE")]
+    store: Option<crate::store::StoreUrl>,
+    /// The network file the data was recorded with (default: the built-in one).
+    #[arg(long, env = "MADBUS_NETWORK")]
+    network: Option<std::path::PathBuf>,
+}
+
+impl LocalData {
+    fn url(&self) -> crate::store::StoreUrl {
+        crate::store::StoreUrl::choose(self.store.clone(), &self.data_dir)
+    }
+
+    /// The query layer over the store opened read-only (safe beside a running `madbus
+    /// serve`): what is stored is all there is, so it is ready at once.
+    async fn query(&self) -> anyhow::Result<crate::query::Query> {
+        let network = std::sync::Arc::new(crate::app::load_network(self.network.as_deref())?);
+        let store = self.url().open_read_only().await?;
+        let live = std::sync::Arc::new(crate::live::LiveState::settled(&network));
+        let feed = std::sync::Arc::new(crate::feed::LocalFeed::new());
+        Ok(crate::query::Query::new(network, store, live, feed))
+    }
 }
 
 /// Without `RUST_LOG`: info, but rmcp's per-request lines (several for every stateless MCP

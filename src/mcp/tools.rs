@@ -7,6 +7,8 @@
 //! only an unknown tool name is a protocol error.
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
 use rmcp::handler::server::common::{schema_for_output, schema_for_type};
@@ -363,60 +365,78 @@ struct TimeRangeOutput {
 
 // ---- the catalogue -----------------------------------------------------------------------
 
-/// Every tool, as `tools/list` shows it.
-pub fn catalog() -> &'static [Tool] {
-    static TOOLS: OnceLock<Vec<Tool>> = OnceLock::new();
-    TOOLS.get_or_init(|| {
-        vec![
-            tool::<PeopleCountArgs, PeopleCountView>(
+/// The tools: each with its description and schemas beside the function that answers it.
+struct Catalog {
+    tools: Vec<Tool>,
+    runs: Vec<Run>,
+}
+
+type Run = Box<
+    dyn Fn(Query, JsonObject) -> Pin<Box<dyn Future<Output = Result<ToolOutput, ToolError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+fn the_catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        let entries = vec![
+            entry::<PeopleCountArgs, PeopleCountView, _, _>(
                 "query_people_count",
                 "People waiting at a stop",
                 "How many people are waiting at a bus stop, now (default) or at a past \
                  `timestamp`. Returns {stop_id, time, count, line_ids}. Counts are recorded \
                  every minute of simulated time.",
+                people_count,
             ),
-            tool::<SensorArgs, SensorView>(
+            entry::<SensorArgs, SensorView, _, _>(
                 "query_sensor_data",
                 "Sensor readings of a bus or a stop",
                 "Temperature (°C) and humidity (%) at a stop or on a bus, plus CO2 (ppm) and \
                  door status (open while dwelling at a stop) for buses; now (default) or at a \
                  past `timestamp`. Readings are recorded every minute of simulated time.",
+                sensor_data,
             ),
-            tool::<BusPositionArgs, BusPositionView>(
+            entry::<BusPositionArgs, BusPositionView, _, _>(
                 "query_bus_position",
                 "Position and load of a bus",
                 "Where a bus is: latitude, longitude, speed (km/h), direction (0 outbound, 1 \
                  back), passenger_count, next_stop_id, distance_to_next_stop (m), at_stop; now \
                  (default) or at a past `timestamp`. Positions are recorded every 5 s.",
+                bus_position,
             ),
-            tool::<LineBusesArgs, LineSnapshotView>(
+            entry::<LineBusesArgs, LineSnapshotView, _, _>(
                 "query_line_buses",
                 "Every bus of a line",
                 "A snapshot of every bus on one line (positions and loads), now or at a past \
                  `timestamp`. Use it to see how a whole line is doing at once.",
+                line_buses,
             ),
-            tool::<TimeRangeArgs, TimeRangeOutput>(
+            entry::<TimeRangeArgs, TimeRangeOutput, _, _>(
                 "query_time_range",
                 "History of one stop or bus",
                 "The records of one series (people_count, sensors or bus_position) of one \
                  entity between start_time and end_time (at most 31 days apart), oldest first, \
                  one page of `limit` rows at a time: pass `next_cursor` back as `cursor` for \
                  the next page.",
+                time_range,
             ),
-            tool::<NoArgs, LinesOutput>(
+            entry::<NoArgs, LinesOutput, _, _>(
                 "list_lines",
                 "The bus network",
                 "Every line with its name, colour, length (m), stop ids in route order and \
                  bus ids. Start here to find the ids the other tools take.",
+                list_lines,
             ),
-            tool::<StopArrivalsArgs, StopArrivalsView>(
+            entry::<StopArrivalsArgs, StopArrivalsView, _, _>(
                 "get_stop_arrivals",
                 "Predicted arrivals at a stop",
                 "The buses coming to a stop, soonest first: bus, line, direction, ETA (seconds \
                  and time) and distance along the route (m), predicted from the buses' latest \
                  positions and speeds and the stops on the way.",
+                stop_arrivals,
             ),
-            tool::<VehiclePositionsArgs, GtfsRealtimeJson>(
+            entry::<VehiclePositionsArgs, GtfsRealtimeJson, _, _>(
                 "get_vehicle_positions",
                 "Every bus in service, as GTFS-Realtime",
                 "The GTFS-Realtime vehicle positions feed as JSON (the same message as \
@@ -424,9 +444,37 @@ pub fn catalog() -> &'static [Tool] {
                  route_id, direction, start date and time), position, bearing, speed (m/s), \
                  next stop and whether it is stopped at it, and occupancy. Optionally of one \
                  line.",
+                vehicle_positions,
             ),
-        ]
+        ];
+        let (tools, runs) = entries.into_iter().unzip();
+        Catalog { tools, runs }
     })
+}
+
+/// Every tool, as `tools/list` shows it.
+pub fn catalog() -> &'static [Tool] {
+    &the_catalog().tools
+}
+
+/// A tool whose arguments are `A` and whose structured output is `O`, answered by `run`.
+fn entry<A, O, F, Fut>(
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+    run: F,
+) -> (Tool, Run)
+where
+    A: DeserializeOwned + JsonSchema + Send + 'static,
+    O: JsonSchema + 'static,
+    F: Fn(Query, A) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<ToolOutput, ToolError>> + Send + 'static,
+{
+    let tool = tool::<A, O>(name, title, description);
+    let run: Run = Box::new(move |query, arguments| {
+        Box::pin(async move { run(query, args(name, arguments)?).await })
+    });
+    (tool, run)
 }
 
 fn tool<A: JsonSchema + 'static, O: JsonSchema + 'static>(
@@ -532,63 +580,63 @@ pub async fn call(
     name: &str,
     arguments: JsonObject,
 ) -> Result<ToolOutput, ToolError> {
-    match name {
-        "query_people_count" => {
-            let a: PeopleCountArgs = args(name, arguments)?;
-            let form = point(a.mode, a.timestamp)?;
-            Ok(single(query.people_count(&a.stop_id, form).await?))
-        }
-        "query_sensor_data" => {
-            let a: SensorArgs = args(name, arguments)?;
-            let form = point(a.mode, a.timestamp)?;
-            let answer = query
-                .sensors(a.entity_type.as_str(), &a.entity_id, form)
-                .await?;
-            Ok(single(answer))
-        }
-        "query_bus_position" => {
-            let a: BusPositionArgs = args(name, arguments)?;
-            let form = point(a.mode, a.timestamp)?;
-            Ok(single(query.bus_position(&a.bus_id, form).await?))
-        }
-        "query_line_buses" => {
-            let a: LineBusesArgs = args(name, arguments)?;
-            let form = point(None, a.timestamp)?;
-            let snapshot = query.line_buses(&a.line_id, form).await?;
-            Ok(ToolOutput::with_rows(snapshot, "buses"))
-        }
-        "query_time_range" => time_range(query, args(name, arguments)?).await,
-        "list_lines" => {
-            let _: NoArgs = args(name, arguments)?;
-            let lines = query.lines();
-            Ok(ToolOutput::with_rows(
-                LinesOutput {
-                    count: lines.len(),
-                    lines,
-                },
-                "lines",
-            ))
-        }
-        "get_stop_arrivals" => {
-            let a: StopArrivalsArgs = args(name, arguments)?;
-            let view = query.stop_arrivals(&a.stop_id).await?;
-            Ok(ToolOutput::with_rows(view, "arrivals"))
-        }
-        "get_vehicle_positions" => {
-            let a: VehiclePositionsArgs = args(name, arguments)?;
-            let feed = query
-                .realtime(RealtimeFeed::VehiclePositions, a.line_id.as_deref())
-                .await?;
-            Ok(ToolOutput::with_rows(
-                GtfsRealtimeJson(realtime::to_json(&feed)),
-                "entity",
-            ))
-        }
-        _ => Err(ToolError::UnknownTool(name.to_string())),
-    }
+    let catalog = the_catalog();
+    let i = (catalog.tools.iter().position(|t| t.name == name))
+        .ok_or_else(|| ToolError::UnknownTool(name.to_string()))?;
+    (catalog.runs[i])(query.clone(), arguments).await
 }
 
-async fn time_range(query: &Query, a: TimeRangeArgs) -> Result<ToolOutput, ToolError> {
+async fn people_count(query: Query, a: PeopleCountArgs) -> Result<ToolOutput, ToolError> {
+    let form = point(a.mode, a.timestamp)?;
+    Ok(single(query.people_count(&a.stop_id, form).await?))
+}
+
+async fn sensor_data(query: Query, a: SensorArgs) -> Result<ToolOutput, ToolError> {
+    let form = point(a.mode, a.timestamp)?;
+    let answer = query
+        .sensors(a.entity_type.as_str(), &a.entity_id, form)
+        .await?;
+    Ok(single(answer))
+}
+
+async fn bus_position(query: Query, a: BusPositionArgs) -> Result<ToolOutput, ToolError> {
+    let form = point(a.mode, a.timestamp)?;
+    Ok(single(query.bus_position(&a.bus_id, form).await?))
+}
+
+async fn line_buses(query: Query, a: LineBusesArgs) -> Result<ToolOutput, ToolError> {
+    let form = point(None, a.timestamp)?;
+    let snapshot = query.line_buses(&a.line_id, form).await?;
+    Ok(ToolOutput::with_rows(snapshot, "buses"))
+}
+
+async fn list_lines(query: Query, _: NoArgs) -> Result<ToolOutput, ToolError> {
+    let lines = query.lines();
+    Ok(ToolOutput::with_rows(
+        LinesOutput {
+            count: lines.len(),
+            lines,
+        },
+        "lines",
+    ))
+}
+
+async fn stop_arrivals(query: Query, a: StopArrivalsArgs) -> Result<ToolOutput, ToolError> {
+    let view = query.stop_arrivals(&a.stop_id).await?;
+    Ok(ToolOutput::with_rows(view, "arrivals"))
+}
+
+async fn vehicle_positions(query: Query, a: VehiclePositionsArgs) -> Result<ToolOutput, ToolError> {
+    let feed = query
+        .realtime(RealtimeFeed::VehiclePositions, a.line_id.as_deref())
+        .await?;
+    Ok(ToolOutput::with_rows(
+        GtfsRealtimeJson(realtime::to_json(&feed)),
+        "entity",
+    ))
+}
+
+async fn time_range(query: Query, a: TimeRangeArgs) -> Result<ToolOutput, ToolError> {
     let limit = a.limit.map(|n| n.0.to_string());
     let form = QueryForm::range(
         ("start_time", &a.start_time.0),
@@ -617,7 +665,7 @@ async fn time_range(query: &Query, a: TimeRangeArgs) -> Result<ToolOutput, ToolE
         DataType::Sensors => {
             let kind = match a.entity_type {
                 Some(k) => k,
-                None => sensor_kind(query, id)?,
+                None => sensor_kind(&query, id)?,
             };
             let (rows, next) = page_items(query.sensors(kind.as_str(), id, form).await?);
             (rows.len(), RangeItems::Sensors(rows), next)

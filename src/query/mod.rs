@@ -362,6 +362,21 @@ impl Query {
         Ok(self.store.line_snapshot(bus_ids, Millis::MAX).await?)
     }
 
+    /// The latest positions of the buses `pick` chooses, and the newest of their times (the
+    /// simulated clock when there is none).
+    async fn latest_of(
+        &self,
+        pick: impl Fn(&crate::network::Bus) -> bool,
+    ) -> Result<(Vec<BusPosition>, Millis), QueryError> {
+        let ids: Vec<BusId> = (self.network.buses.iter())
+            .filter(|b| pick(b))
+            .map(|b| b.id.clone())
+            .collect();
+        let positions = self.latest_positions(&ids).await?;
+        let now = (positions.iter().map(|p| p.time).max()).unwrap_or_else(|| self.now());
+        Ok((positions, now))
+    }
+
     /// Predicted arrivals at a stop from the latest positions, soonest first.
     pub async fn stop_arrivals(
         &self,
@@ -370,19 +385,9 @@ impl Query {
         let stop = self.check(Kind::Stop, "stop_id", stop_id)?;
         self.ready()?;
         let lines = &self.network.stops[stop].line_ids;
-        let ids: Vec<BusId> = self
-            .network
-            .buses
-            .iter()
-            .filter(|b| lines.contains(&self.network.lines[b.line].id))
-            .map(|b| b.id.clone())
-            .collect();
-        let positions = self.latest_positions(&ids).await?;
-        let now = positions
-            .iter()
-            .map(|p| p.time)
-            .max()
-            .unwrap_or_else(|| self.now());
+        let (positions, now) = self
+            .latest_of(|b| lines.contains(&self.network.lines[b.line].id))
+            .await?;
         Ok(metadata::StopArrivalsView {
             stop_id: stop_id.to_string(),
             time: now.to_rfc3339(),

@@ -9,7 +9,6 @@ use super::{Query, QueryError};
 use crate::gtfs::proto::FeedMessage;
 use crate::gtfs::realtime::{self, RealtimeFeed};
 use crate::gtfs::schedule::{self, ServiceWindow};
-use crate::network::BusId;
 
 /// The last static feed made: one at a time is made, and the same window is served again.
 pub(super) type StaticCache = Arc<tokio::sync::Mutex<Option<(ServiceWindow, Bytes)>>>;
@@ -46,19 +45,7 @@ impl Query {
     ) -> Result<FeedMessage, QueryError> {
         let line = line_id.map(|id| self.line_index(id)).transpose()?;
         self.ready()?;
-        let ids: Vec<BusId> = self
-            .network
-            .buses
-            .iter()
-            .filter(|b| line.is_none_or(|l| b.line == l))
-            .map(|b| b.id.clone())
-            .collect();
-        let positions = self.latest_positions(&ids).await?;
-        let now = positions
-            .iter()
-            .map(|p| p.time)
-            .max()
-            .unwrap_or_else(|| self.now());
+        let (positions, now) = self.latest_of(|b| line.is_none_or(|l| b.line == l)).await?;
         Ok(realtime::build(kind, &self.network, &positions, now))
     }
 }
