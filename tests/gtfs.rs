@@ -63,6 +63,14 @@ async fn feeds_read_by_the_tools_of_their_users() {
     assert_eq!(p["service_dates"], 15, "{p}");
     assert!(p["trips"].as_u64().unwrap() > 15 * 1000, "{p}");
 
+    // Route colours from the network file.
+    assert_eq!(
+        report["route_colors"]["L1"], "CC6677",
+        "{}",
+        report["route_colors"]
+    );
+    assert_eq!(report["route_colors"]["N1"], "1B1B3A");
+
     // One station per place of several stops.
     let stations = &report["stations"];
     assert_eq!(

@@ -285,9 +285,12 @@ impl Encoder {
                     w.write_record(columns.iter().map(|c| c.0)).map_err(fail)?;
                     *header = true;
                 }
+                let mut scratch = String::new();
                 for r in rows {
-                    w.write_record(cells(r).iter().map(csv_text))
-                        .map_err(fail)?;
+                    for cell in cells(r) {
+                        w.write_field(csv_text(&cell, &mut scratch)).map_err(fail)?;
+                    }
+                    w.write_record(None::<&[u8]>).map_err(fail)?;
                 }
                 w.into_inner().map_err(fail)
             }
@@ -341,14 +344,23 @@ fn arrow_type(kind: Kind) -> DataType {
     }
 }
 
-fn csv_text(cell: &Cell) -> String {
+/// A cell's CSV text; numbers are written into `scratch` (no allocation per cell).
+fn csv_text<'a>(cell: &'a Cell, scratch: &'a mut String) -> &'a str {
+    use std::fmt::Write;
+    scratch.clear();
     match cell {
-        Cell::Int(n) => n.to_string(),
-        Cell::Float(x) => x.to_string(),
-        Cell::Text(s) => s.clone(),
-        Cell::Bool(b) => b.to_string(),
-        Cell::Time(_, text) => text.clone(),
-        Cell::Null => String::new(),
+        Cell::Int(n) => {
+            let _ = write!(scratch, "{n}");
+            scratch
+        }
+        Cell::Float(x) => {
+            let _ = write!(scratch, "{x}");
+            scratch
+        }
+        Cell::Text(s) | Cell::Time(_, s) => s,
+        Cell::Bool(true) => "true",
+        Cell::Bool(false) => "false",
+        Cell::Null => "",
     }
 }
 

@@ -64,6 +64,7 @@ def main():
         "shapes": feed.shapes["shape_id"].nunique(),
         "service_dates": len(partridge.read_service_ids_by_date(zip_path)),
     }
+    report["route_colors"] = dict(zip(feed.routes["route_id"], feed.routes["route_color"]))
     with zipfile.ZipFile(zip_path) as z, z.open("stops.txt") as f:
         rows = list(csv.DictReader(io.TextIOWrapper(f, "utf-8")))
     report["stations"] = {
