@@ -1,7 +1,9 @@
 // madbus live map. The lines come from /lines/{id} (GeoJSON), the stops show how many people
-// wait, and the buses move live from the WebSocket feed, coloured by occupancy. The key and
-// group stay in this browser's localStorage. No map tiles unless the server names a tile
-// URL (--map-tiles): the page works with no internet at all.
+// wait, and the buses move live from the WebSocket feed, in their line's colour with a ring
+// for their load and an arrow for their heading. A panel lists the lines (headway now, mean
+// delay) to hide or focus. Times are Madrid's. The key and group stay in this browser's
+// localStorage. No map tiles unless the server names a tile URL (--map-tiles): the page
+// works with no internet at all.
 (function () {
   "use strict";
 
@@ -10,11 +12,23 @@
   const TOPICS = ["positions", "arrivals", "people"];
 
   // Everything on the map, also for tests and the curious (window.madbus).
-  const state = { lines: new Map(), stops: new Map(), buses: new Map(), capacity: new Map(), ws: null, retries: 0 };
+  const state = {
+    lines: new Map(), stops: new Map(), buses: new Map(), capacity: new Map(), ws: null, retries: 0,
+    showParked: false, simTime: null, lastUpdate: null, speed: null,
+  };
   window.madbus = state;
 
-  const map = L.map("map").setView([40.4168, -3.7038], 13);
+  // Zoom buttons on the right: the line panel sits on the left.
+  const map = L.map("map", { zoomControl: false, zoomSnap: 0.25 }).setView([40.4168, -3.7038], 13);
+  L.control.zoom({ position: "topright" }).addTo(map);
+  L.control.scale({ imperial: false }).addTo(map);
   const layers = L.layerGroup().addTo(map);
+
+  const madridTime = new Intl.DateTimeFormat("es-ES", {
+    timeZone: "Europe/Madrid", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  });
+  const madrid = (t) => (t ? madridTime.format(new Date(t)) : "?");
+  const minutes = (s) => `${s < 0 ? "-" : "+"}${Math.floor(Math.abs(s) / 60)}:${String(Math.round(Math.abs(s) % 60)).padStart(2, "0")}`;
   fetch("/map-config.json")
     .then((r) => r.json())
     .then((cfg) => {
@@ -42,9 +56,10 @@
     return r.json();
   }
 
+  // Okabe-Ito blue, yellow and vermillion: told apart with every common colour-vision deficiency.
   function occupancyColor(passengers, capacity) {
     const share = capacity ? passengers / capacity : 0;
-    return share < 0.4 ? "#2a9d8f" : share < 0.75 ? "#e9c46a" : "#e76f51";
+    return share < 0.4 ? "#0072B2" : share < 0.75 ? "#E69F00" : "#D55E00";
   }
 
   // A popup body from rows of [label, value], as text nodes (names come from a file).
@@ -64,24 +79,28 @@
     return div;
   }
 
+  function busPopup(id, m) {
+    const p = m.last || {};
+    const s = m.sensors || {};
+    return table(`Bus ${id} (line ${p.line_id})`, [
+      ["trip", p.in_service ? p.trip_id || "-" : "out of service"],
+      ["delay", p.delay_s == null ? "-" : `${minutes(p.delay_s)} min`],
+      ["passengers", `${p.passenger_count} / ${state.capacity.get(id) || "?"}`],
+      ["speed", `${p.speed} km/h`],
+      ["next stop", `${stopName(p.next_stop_id)} (${Math.round(p.distance_to_next_stop)} m)`],
+      ["temperature", s.temperature == null ? "?" : `${s.temperature} °C`],
+      ["CO2", s.co2_level == null ? "?" : `${s.co2_level} ppm`],
+      ["doors", s.door_status || "?"],
+      ["at (Madrid)", madrid(p.time)],
+    ]);
+  }
+
+  const stopName = (id) => (state.stops.get(id) || {}).name || id;
+
   async function showBus(id, marker) {
-    const p = marker.last || {};
     try {
-      const s = await api(`/sensors/bus/${encodeURIComponent(id)}?mode=latest`);
-      marker
-        .bindPopup(
-          table(`Bus ${id} (line ${p.line_id})`, [
-            ["passengers", `${p.passenger_count} / ${state.capacity.get(id) || "?"}`],
-            ["speed", `${p.speed} km/h`],
-            ["next stop", `${p.next_stop_id} (${Math.round(p.distance_to_next_stop)} m)`],
-            ["temperature", `${s.temperature} °C`],
-            ["humidity", `${s.humidity} %`],
-            ["CO2", `${s.co2_level} ppm`],
-            ["doors", s.door_status],
-            ["at", s.time],
-          ]),
-        )
-        .openPopup();
+      marker.sensors = await api(`/sensors/bus/${encodeURIComponent(id)}?mode=latest`);
+      marker.bindPopup(busPopup(id, marker)).openPopup();
     } catch (e) {
       setStatus(`sensors of ${id}: ${e.message}`, "error");
     }
@@ -97,7 +116,7 @@
             ["waiting", String(stop.count ?? "?")],
             ["temperature", `${s.temperature} °C`],
             ["humidity", `${s.humidity} %`],
-            ["at", s.time],
+            ["at (Madrid)", madrid(s.time)],
           ]),
         )
         .openPopup();
@@ -113,20 +132,146 @@
     stop.marker.setTooltipContent(String(count));
   }
 
+  // A bus: its line's colour, a ring for its load, an arrow for where it is heading.
+  function busIcon(id, lineColor, ring, heading, parked) {
+    const arrow = heading == null ? "" : `<path d="M13 1 L17 7 L9 7 Z" fill="#1d3557" transform="rotate(${Math.round(heading)} 13 13)"/>`;
+    return L.divIcon({
+      className: `bus bus-${id}${parked ? " parked" : ""}`,
+      html: `<svg width="26" height="26" viewBox="0 0 26 26" aria-hidden="true">${arrow}<circle cx="13" cy="13" r="7" fill="${parked ? "#adb5bd" : lineColor}" stroke="${ring}" stroke-width="3"/></svg>`,
+      iconSize: [26, 26],
+      iconAnchor: [13, 13],
+    });
+  }
+
+  function heading(from, to) {
+    const dy = to.latitude - from.latitude;
+    const dx = (to.longitude - from.longitude) * Math.cos((to.latitude * Math.PI) / 180);
+    if (Math.hypot(dx, dy) < 2e-5) return null; // under about 2 m: keep the last heading
+    return ((Math.atan2(dx, dy) * 180) / Math.PI + 360) % 360;
+  }
+
+  function busVisible(m) {
+    const line = state.lines.get(m.last.line_id);
+    return (!line || line.visible) && (m.last.in_service !== false || state.showParked);
+  }
+
   function placeBus(p) {
-    const color = occupancyColor(p.passenger_count, state.capacity.get(p.bus_id));
+    noteTime(p.time);
     let m = state.buses.get(p.bus_id);
     if (!m) {
-      m = L.circleMarker([p.latitude, p.longitude], {
-        radius: 7, weight: 2, color: "#000", fillColor: color, fillOpacity: 0.9, className: `bus bus-${p.bus_id}`,
-      }).addTo(layers);
+      m = L.marker([p.latitude, p.longitude], { keyboard: true, title: `Bus ${p.bus_id}`, alt: `Bus ${p.bus_id}` });
       m.on("click", () => showBus(p.bus_id, m));
       state.buses.set(p.bus_id, m);
     } else {
+      m.heading = heading(m.last, p) ?? m.heading;
       m.setLatLng([p.latitude, p.longitude]);
-      m.setStyle({ fillColor: color });
     }
     m.last = p;
+    const line = state.lines.get(p.line_id);
+    m.setIcon(busIcon(p.bus_id, line ? line.color : "#6c757d", occupancyColor(p.passenger_count, state.capacity.get(p.bus_id)), m.heading, p.in_service === false));
+    if (busVisible(m)) m.addTo(layers);
+    else m.remove();
+    if (m.isPopupOpen()) m.setPopupContent(busPopup(p.bus_id, m));
+  }
+
+  // The simulated clock and its speed, from the times the feed carries.
+  function noteTime(t) {
+    const ms = Date.parse(t);
+    const now = Date.now();
+    if (state.simTime != null && ms > state.simTime) {
+      if (state.mark && now - state.mark.wall >= 5000) {
+        state.speed = (ms - state.mark.sim) / (now - state.mark.wall);
+        state.mark = { sim: ms, wall: now };
+      }
+    }
+    if (!state.mark) state.mark = { sim: ms, wall: now };
+    if (state.simTime == null || ms > state.simTime) state.simTime = ms;
+    state.lastUpdate = now;
+  }
+
+  function tick() {
+    const clock = $("clock");
+    if (state.simTime != null) {
+      const speed = state.speed == null ? "" : ` · ×${state.speed >= 10 ? Math.round(state.speed) : state.speed.toFixed(1)}`;
+      clock.textContent = `Madrid ${madrid(state.simTime)}${speed}`;
+    }
+    const s = $("status");
+    if (state.ws && state.ws.readyState === 1 && state.lastUpdate != null && s.className === "live") {
+      const age = Math.round((Date.now() - state.lastUpdate) / 1000);
+      s.textContent = `live: ${state.lines.size} lines · updated ${age} s ago`;
+    }
+    refreshPanel();
+  }
+  setInterval(tick, 1000);
+
+  // The line panel: colour, name, headway now, mean delay of its buses in service.
+  function buildPanel(details, summaries) {
+    const list = $("lines");
+    list.textContent = "";
+    details.forEach((line) => {
+      const l = state.lines.get(line.line_id);
+      const summary = summaries.find((x) => x.line_id === line.line_id) || {};
+      l.headway_s = summary.headway_s;
+      const li = document.createElement("li");
+      const show = document.createElement("input");
+      show.type = "checkbox";
+      show.checked = true;
+      show.className = "show-line";
+      show.dataset.line = line.line_id;
+      show.setAttribute("aria-label", `Show line ${line.line_id}`);
+      show.addEventListener("change", () => setLineVisible(line.line_id, show.checked));
+      const swatch = document.createElement("i");
+      swatch.className = "swatch";
+      swatch.style.background = l.color;
+      const focus = document.createElement("button");
+      focus.type = "button";
+      focus.className = "focus-line";
+      focus.textContent = `${line.line_id} ${line.name}`;
+      focus.title = `Zoom to line ${line.line_id}`;
+      focus.addEventListener("click", () => focusLine(line.line_id));
+      const info = document.createElement("span");
+      info.className = "line-info muted";
+      l.info = info;
+      li.append(show, swatch, focus, info);
+      list.appendChild(li);
+    });
+    refreshPanel();
+  }
+
+  function refreshPanel() {
+    for (const [id, l] of state.lines) {
+      if (!l.info) continue;
+      const delays = [...state.buses.values()]
+        .filter((m) => m.last.line_id === id && m.last.in_service !== false && m.last.delay_s != null)
+        .map((m) => m.last.delay_s);
+      const headway = l.headway_s ? `every ${Math.round(l.headway_s / 60)} min` : "not running now";
+      const delay = delays.length ? ` · delay ${minutes(delays.reduce((a, b) => a + b, 0) / delays.length)}` : "";
+      l.info.textContent = `${headway}${delay}`;
+    }
+  }
+
+  function setLineVisible(id, visible) {
+    const l = state.lines.get(id);
+    l.visible = visible;
+    if (visible) l.path.addTo(layers);
+    else l.path.remove();
+    for (const m of state.buses.values()) {
+      if (m.last.line_id !== id) continue;
+      if (busVisible(m)) m.addTo(layers);
+      else m.remove();
+    }
+  }
+
+  function focusLine(id) {
+    const l = state.lines.get(id);
+    if (!l.visible) {
+      setLineVisible(id, true);
+      document.querySelector(`input.show-line[data-line="${id}"]`).checked = true;
+    }
+    map.fitBounds(l.path.getBounds(), { padding: [30, 30] });
+    l.path.bringToFront();
+    l.path.setStyle({ weight: 8 });
+    setTimeout(() => l.path.setStyle({ weight: 4 }), 2000);
   }
 
   function connect(lineIds) {
@@ -181,20 +326,30 @@
     state.lines.clear();
     state.stops.clear();
     state.buses.clear();
+    state.terminals = new Set();
     setStatus("loading the network…");
     try {
       const [lines, buses] = await Promise.all([api("/lines"), api("/buses")]);
+      state.mark = null;
       buses.forEach((b) => state.capacity.set(b.bus_id, b.capacity));
       const details = await Promise.all(lines.map((l) => api(`/lines/${encodeURIComponent(l.line_id)}`)));
       const bounds = L.latLngBounds([]);
       details.forEach((line, i) => {
         const color = line.color || PALETTE[i % PALETTE.length];
         const points = line.geometry.geometry.coordinates.map(([lon, lat]) => [lat, lon]);
-        const path = L.polyline(points, { color, weight: 4, opacity: 0.8, className: "line" })
+        const path = L.polyline(points, { color, weight: 4, opacity: 0.8, className: `line line-${line.line_id}` })
           .bindTooltip(`${line.line_id}: ${line.name}`)
           .addTo(layers);
-        state.lines.set(line.line_id, path);
+        state.lines.set(line.line_id, { path, color, visible: true });
         points.forEach((p) => bounds.extend(p));
+        for (const t of [line.stops[0], line.stops[line.stops.length - 1]]) {
+          if (state.terminals.has(t.name)) continue;
+          state.terminals.add(t.name);
+          L.tooltip({ permanent: true, direction: "bottom", className: "terminal-label", offset: [0, 6] })
+            .setLatLng([t.latitude, t.longitude])
+            .setContent(t.name)
+            .addTo(layers);
+        }
         for (const s of line.stops) {
           if (state.stops.has(s.stop_id)) continue;
           const marker = L.circleMarker([s.latitude, s.longitude], {
@@ -206,7 +361,11 @@
           state.stops.set(s.stop_id, { marker, name: s.name, count: null });
         }
       });
-      if (bounds.isValid()) map.fitBounds(bounds, { padding: [20, 20] });
+      buildPanel(details, lines);
+      // Fit once the map has its size (the panel and header are laid out by now).
+      map.invalidateSize();
+      if (bounds.isValid()) map.fitBounds(bounds, { paddingTopLeft: [$("panel").offsetWidth + 30, 20], paddingBottomRight: [20, 20] });
+      state.bounds = bounds;
       await Promise.all(
         [...state.stops.keys()].map((id) =>
           api(`/people-count/${encodeURIComponent(id)}?mode=latest`)
@@ -219,6 +378,14 @@
       setStatus(e.message, "error");
     }
   }
+
+  $("show-parked").addEventListener("change", (e) => {
+    state.showParked = e.target.checked;
+    for (const m of state.buses.values()) {
+      if (busVisible(m)) m.addTo(layers);
+      else m.remove();
+    }
+  });
 
   $("login").addEventListener("submit", (e) => {
     e.preventDefault();

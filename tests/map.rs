@@ -1,6 +1,8 @@
 //! The live map page in headless Chromium (Debian's, driven by playwright-core): with a key
-//! in localStorage it draws the 9 lines, the 51 stops with their waiting counts and the 24
-//! buses, the buses move between two screenshots, and a click on a bus shows its sensors.
+//! in localStorage it draws the 9 lines fitted to the window, the 51 stops with their waiting
+//! counts and the buses in service, a panel of every line (hiding one hides its buses), a
+//! Madrid clock; the buses move between two screenshots, and a click on a bus shows its trip
+//! and sensors at Madrid time.
 
 mod common;
 
@@ -59,7 +61,40 @@ async fn the_map_draws_the_network_and_moves_the_buses() {
     let first = &report["first"];
     assert_eq!(first["lines"], 9);
     assert_eq!(first["stops"], 51);
-    assert_eq!(first["busMarkers"], 24);
+    assert_eq!(first["buses"].as_object().unwrap().len(), 24);
+    assert_eq!(
+        first["busMarkers"], first["inService"],
+        "every bus in service is drawn"
+    );
+    assert!(first["inService"].as_u64().unwrap() >= 18, "{first}");
+    // The network fills the map: most of its width or of its height.
+    let extent = &first["extent"];
+    assert!(
+        extent["width"].as_f64().unwrap() > 0.6 || extent["height"].as_f64().unwrap() > 0.6,
+        "the network is drawn small: {extent}"
+    );
+    // The line panel lists every line with its headway (all day in this network).
+    let panel = first["panel"].as_array().unwrap();
+    assert_eq!(panel.len(), 9, "{panel:?}");
+    assert!(
+        panel.iter().all(|l| l.as_str().unwrap().contains("every")),
+        "{panel:?}"
+    );
+    // Hiding L1 takes its path and its buses off the map, and only them.
+    let hidden = &report["hidden"];
+    let l1 = report["l1Buses"].as_array().unwrap().len() as u64;
+    assert!(l1 >= 2);
+    assert_eq!(hidden["l1Drawn"], 0, "{hidden}");
+    assert_eq!(hidden["l1Line"], 0, "{hidden}");
+    assert!(
+        hidden["othersDrawn"].as_u64().unwrap() >= first["busMarkers"].as_u64().unwrap() - l1,
+        "{hidden}"
+    );
+    let clock = first["clock"].as_str().unwrap();
+    assert!(
+        clock.starts_with("Madrid ") && clock.contains('×'),
+        "{clock}"
+    );
     assert!(
         first["status"].as_str().unwrap().starts_with("live"),
         "{first}"
@@ -83,8 +118,13 @@ async fn the_map_draws_the_network_and_moves_the_buses() {
     assert!(moved >= 12, "only {moved} of 24 buses moved");
     let popup = report["popup"].as_str().unwrap();
     assert!(
-        popup.contains("Bus B001") && popup.contains("ppm"),
+        popup.contains("Bus B001") && popup.contains("ppm") && popup.contains("trip"),
         "{popup}"
+    );
+    let madrid = report["madrid"].as_str().unwrap();
+    assert!(
+        popup.contains(madrid),
+        "the popup shows Madrid time {madrid}: {popup}"
     );
     for shot in [shot1, shot2] {
         assert!(

@@ -40,6 +40,22 @@ fn default_network_has_the_madrid_facts() {
             );
         }
     }
+    // The headway now: the day lines' at 08:00, none at 03:00, the búho's after midnight
+    // (Monday night's service, on Tuesday's date).
+    let at = |s: &str| madbus::time::Millis::parse(s).unwrap();
+    let timetable = |id: &str| net.line(id).unwrap().timetable.clone().unwrap();
+    assert_eq!(
+        timetable("L1").headway_now(at("2026-11-30T08:00:00+01:00")),
+        timetable("L1").headway_at(network::DayType::Weekday, 8 * 3600)
+    );
+    assert_eq!(
+        timetable("L1").headway_now(at("2026-12-01T03:00:00+01:00")),
+        None
+    );
+    assert_eq!(
+        timetable("N1").headway_now(at("2026-12-01T01:00:00+01:00")),
+        Some(35 * 60)
+    );
     let l1 = net.line("L1").unwrap();
     assert_eq!(l1.name, "Plaza de Castilla - Atocha");
     let s001 = net.stop("S001").unwrap();

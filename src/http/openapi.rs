@@ -319,9 +319,10 @@ fn build() -> Value {
         "SensorPage": page_of("Sensor"),
         "LineSnapshot": object(&["line_id", "time", "buses"], json!({
             "line_id": string, "time": time(), "buses": {"type": "array", "items": reference("BusPosition")}})),
-        "LineSummary": object(&["line_id", "name", "color", "length_m", "stop_ids", "bus_ids"], json!({
+        "LineSummary": object(&["line_id", "name", "color", "length_m", "stop_ids", "bus_ids", "headway_s"], json!({
             "line_id": string, "name": string, "color": {"type": ["string", "null"]},
-            "length_m": number, "stop_ids": ids, "bus_ids": ids})),
+            "length_m": number, "stop_ids": ids, "bus_ids": ids,
+            "headway_s": {"type": ["integer", "null"], "minimum": 0, "description": "the timetable's headway now, seconds; null when the line is not running"}})),
         "StopOnLine": object(&["stop_id", "name", "latitude", "longitude", "is_terminal", "distance_along_m"], json!({
             "stop_id": string, "name": string, "latitude": number, "longitude": number,
             "is_terminal": {"type": "boolean"}, "distance_along_m": number})),

@@ -206,6 +206,18 @@ impl Timetable {
         Some(deps[i] - deps[i - 1])
     }
 
+    /// The headway in force at instant `now` (None: no service then), on the service day
+    /// that is running: yesterday's runs past midnight.
+    pub fn headway_now(&self, now: Millis) -> Option<u32> {
+        let today = local_date(now);
+        [today, today.yesterday().ok()?]
+            .into_iter()
+            .find_map(|date| {
+                let secs = u32::try_from((now.0 - service_instant(date, 0).0) / 1000).ok()?;
+                self.headway_at(DayType::of(date), secs)
+            })
+    }
+
     /// The shortest headway of any day (what the fleet must cover).
     pub fn peak_headway_s(&self) -> Option<u32> {
         self.days

@@ -15,15 +15,19 @@ pub struct LineSummary {
     pub length_m: f64,
     pub stop_ids: Vec<String>,
     pub bus_ids: Vec<String>,
+    /// The timetable's headway now, in seconds (null: the line is not running now).
+    pub headway_s: Option<u32>,
 }
 
 impl LineSummary {
-    pub fn of(net: &Network, l: &Line) -> Self {
+    /// The line as of `now` (the simulated clock).
+    pub fn of(net: &Network, l: &Line, now: crate::time::Millis) -> Self {
         Self {
             line_id: l.id.to_string(),
             name: l.name.clone(),
             color: l.color.clone(),
             length_m: l.length_m().round(),
+            headway_s: crate::sim::schedule::timetable_of(l).headway_now(now),
             stop_ids: l
                 .stops
                 .iter()

@@ -320,10 +320,11 @@ impl Query {
     }
 
     pub fn lines(&self) -> Vec<LineSummary> {
+        let now = self.now();
         self.network
             .lines
             .iter()
-            .map(|l| LineSummary::of(&self.network, l))
+            .map(|l| LineSummary::of(&self.network, l, now))
             .collect()
     }
 

@@ -1,5 +1,6 @@
 // Drives the live map page in headless Chromium (Debian's) for tests/map.rs, and prints one
-// JSON report: what is drawn at two moments three seconds apart, the popup of a clicked bus,
+// JSON report: what is drawn at two moments three seconds apart, the line panel and what
+// hiding a line leaves, the popup of a clicked bus (with the Madrid time it should show),
 // and every error the page logged.
 // Usage: node map_check.mjs URL KEY GROUP SHOT1 SHOT2
 import { chromium } from "playwright-core";
@@ -25,7 +26,8 @@ try {
   }, [key, group]);
   await page.goto(url);
   await page.waitForFunction(
-    () => window.madbus && window.madbus.buses.size >= 24 && document.querySelectorAll("path.line").length >= 9,
+    () => window.madbus && window.madbus.buses.size >= 24 && document.querySelectorAll("path.line").length >= 9
+      && document.getElementById("clock").textContent.includes("×"),
     null,
     { timeout: 30000 },
   );
@@ -33,7 +35,18 @@ try {
     page.evaluate(() => ({
       lines: document.querySelectorAll("path.line").length,
       stops: document.querySelectorAll("path.stop").length,
-      busMarkers: document.querySelectorAll("path.bus").length,
+      busMarkers: document.querySelectorAll(".leaflet-marker-icon.bus").length,
+      inService: [...window.madbus.buses.values()].filter((m) => m.last.in_service !== false).length,
+      clock: document.getElementById("clock").textContent,
+      panel: [...document.querySelectorAll("#lines li")].map((li) => li.textContent),
+      // The drawn network's extent against the map's.
+      extent: (() => {
+        const map = document.getElementById("map").getBoundingClientRect();
+        const boxes = [...document.querySelectorAll("path.line")].map((p) => p.getBoundingClientRect());
+        const w = Math.max(...boxes.map((b) => b.right)) - Math.min(...boxes.map((b) => b.left));
+        const h = Math.max(...boxes.map((b) => b.bottom)) - Math.min(...boxes.map((b) => b.top));
+        return { width: w / map.width, height: h / map.height };
+      })(),
       buses: Object.fromEntries([...window.madbus.buses].map(([id, m]) => [id, [m.getLatLng().lat, m.getLatLng().lng]])),
       counts: [...document.querySelectorAll(".stop-label")].map((e) => e.textContent),
       status: document.getElementById("status").textContent,
@@ -43,10 +56,27 @@ try {
   await page.waitForTimeout(3000);
   const second = await read();
   await page.screenshot({ path: shot2 });
+  // Hide line L1 with its checkbox (as a keyboard user would: focus, space).
+  const l1Buses = await page.evaluate(() => [...window.madbus.buses.values()].filter((m) => m.last.line_id === "L1").map((m) => m.last.bus_id));
+  await page.focus('input.show-line[data-line="L1"]');
+  await page.keyboard.press("Space");
+  const hidden = await page.evaluate((ids) => ({
+    l1Drawn: ids.filter((id) => document.querySelector(`.leaflet-marker-icon.bus-${id}`)).length,
+    l1Line: document.querySelectorAll("path.line-L1").length,
+    othersDrawn: document.querySelectorAll(".leaflet-marker-icon.bus").length,
+  }), l1Buses);
+  await page.keyboard.press("Space");
   await page.evaluate(() => window.madbus.buses.get("B001").fire("click"));
   await page.waitForSelector(".leaflet-popup-content .popup", { timeout: 10000 });
-  const popup = await page.textContent(".leaflet-popup-content");
-  console.log(JSON.stringify({ first, second, popup, errors }));
+  // Read in one go: the popup follows the bus live.
+  const { popup, madrid } = await page.evaluate(() => {
+    const t = window.madbus.buses.get("B001").last.time;
+    return {
+      popup: document.querySelector(".leaflet-popup-content").textContent,
+      madrid: new Intl.DateTimeFormat("es-ES", { timeZone: "Europe/Madrid", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }).format(new Date(t)),
+    };
+  });
+  console.log(JSON.stringify({ first, second, l1Buses, hidden, popup, madrid, errors }));
 } finally {
   await browser.close();
 }
