@@ -13,7 +13,7 @@
 
   // Everything on the map, also for tests and the curious (window.madbus).
   const state = {
-    lines: new Map(), stops: new Map(), buses: new Map(), capacity: new Map(), ws: null, retries: 0,
+    lines: new Map(), stops: new Map(), places: new Map(), buses: new Map(), capacity: new Map(), ws: null, retries: 0,
     showParked: false, simTime: null, lastUpdate: null, speed: null,
   };
   window.madbus = state;
@@ -21,6 +21,7 @@
   // Zoom buttons on the right: the line panel sits on the left.
   const map = L.map("map", { zoomControl: false, zoomSnap: 0.25 }).setView([40.4168, -3.7038], 13);
   L.control.zoom({ position: "topright" }).addTo(map);
+  state.map = map;
   L.control.scale({ imperial: false }).addTo(map);
   const layers = L.layerGroup().addTo(map);
 
@@ -82,7 +83,7 @@
   function busPopup(id, m) {
     const p = m.last || {};
     const s = m.sensors || {};
-    return table(`Bus ${id} (line ${p.line_id})`, [
+    const div = table(`Bus ${id} (line ${p.line_id})`, [
       ["trip", p.in_service ? p.trip_id || "-" : "out of service"],
       ["delay", p.delay_s == null ? "-" : `${minutes(p.delay_s)} min`],
       ["passengers", `${p.passenger_count} / ${state.capacity.get(id) || "?"}`],
@@ -93,6 +94,8 @@
       ["doors", s.door_status || "?"],
       ["at (Madrid)", madrid(p.time)],
     ]);
+    (m.charts || []).forEach((c) => div.appendChild(c));
+    return div;
   }
 
   const stopName = (id) => (state.stops.get(id) || {}).name || id;
@@ -100,28 +103,118 @@
   async function showBus(id, marker) {
     try {
       marker.sensors = await api(`/sensors/bus/${encodeURIComponent(id)}?mode=latest`);
-      marker.bindPopup(busPopup(id, marker)).openPopup();
+      marker.charts = [];
+      marker.bindPopup(busPopup(id, marker), { maxWidth: 300 }).openPopup();
+      showBusCharts(id, marker);
     } catch (e) {
       setStatus(`sensors of ${id}: ${e.message}`, "error");
     }
   }
 
-  async function showStop(id, marker) {
-    const stop = state.stops.get(id);
+  // A small line chart (uPlot) of [times in ms, values] over the last hour.
+  function sparkline(label, times, values, color) {
+    const div = document.createElement("div");
+    div.className = "chart";
+    div.dataset.points = String(values.length);
+    const caption = document.createElement("div");
+    caption.className = "muted";
+    caption.textContent = `${label}, last hour`;
+    div.appendChild(caption);
+    if (values.length < 2 || typeof uPlot === "undefined") return div;
+    const opts = {
+      width: 260, height: 70, legend: { show: false }, cursor: { show: false },
+      scales: { x: { time: true } },
+      axes: [{ show: false }, { size: 36, font: "10px system-ui", ticks: { show: false } }],
+      series: [{}, { stroke: color, width: 2, fill: `${color}22` }],
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Europe/Madrid"),
+    };
+    new uPlot(opts, [times.map((t) => t / 1000), values], div);
+    return div;
+  }
+
+  // The last hour of a series from the range API, all pages.
+  async function lastHour(path) {
+    const to = state.simTime || Date.now();
+    const from = to - 3600 * 1000;
+    let rows = [];
+    let cursor = null;
+    for (let i = 0; i < 10; i++) {
+      const page = await api(`${path}?from=${from}&to=${to}&limit=1000${cursor ? `&cursor=${cursor}` : ""}`);
+      rows = rows.concat(page.items);
+      if (!page.next_cursor) break;
+      cursor = page.next_cursor;
+    }
+    return rows;
+  }
+
+  async function showBusCharts(id, marker) {
     try {
-      const s = await api(`/sensors/stop/${encodeURIComponent(id)}?mode=latest`);
-      marker
-        .bindPopup(
-          table(`${stop.name} (${id})`, [
-            ["waiting", String(stop.count ?? "?")],
-            ["temperature", `${s.temperature} °C`],
-            ["humidity", `${s.humidity} %`],
-            ["at (Madrid)", madrid(s.time)],
-          ]),
-        )
-        .openPopup();
+      const [positions, sensors] = await Promise.all([
+        lastHour(`/bus-position/${encodeURIComponent(id)}`),
+        lastHour(`/sensors/bus/${encodeURIComponent(id)}`),
+      ]);
+      marker.charts = [
+        sparkline("passengers", positions.map((p) => Date.parse(p.time)), positions.map((p) => p.passenger_count), "#0072B2"),
+        sparkline("CO2 (ppm)", sensors.map((p) => Date.parse(p.time)), sensors.map((p) => p.co2_level), "#D55E00"),
+      ];
+      if (marker.isPopupOpen()) marker.setPopupContent(busPopup(id, marker));
     } catch (e) {
-      setStatus(`sensors of ${id}: ${e.message}`, "error");
+      setStatus(`history of ${id}: ${e.message}`, "error");
+    }
+  }
+
+  // A place: the next arrivals at its stops (scheduled, predicted, delay) and people waiting.
+  async function placePopup(place) {
+    const [arrivals, history] = await Promise.all([
+      Promise.all(place.stopIds.map((id) => api(`/stops/${encodeURIComponent(id)}/arrivals`))),
+      Promise.all(place.stopIds.map((id) => lastHour(`/people-count/${encodeURIComponent(id)}`))),
+    ]);
+    const next = arrivals.flatMap((a) => a.arrivals).sort((a, b) => a.eta_seconds - b.eta_seconds).slice(0, 6);
+    const div = table(`${place.name}`, [
+      ["stops", place.stopIds.join(", ")],
+      ["waiting", String(place.total())],
+    ]);
+    const t = document.createElement("table");
+    t.className = "arrivals";
+    const head = t.insertRow();
+    for (const h of ["line", "towards", "scheduled", "predicted", "delay"]) {
+      const th = document.createElement("th");
+      th.textContent = h;
+      head.appendChild(th);
+    }
+    for (const a of next) {
+      const tr = t.insertRow();
+      for (const v of [
+        a.line_id,
+        stopName(a.towards_stop_id),
+        a.scheduled ? madrid(a.scheduled).slice(0, 5) : "-",
+        madrid(a.predicted),
+        a.delay_s == null ? "-" : minutes(a.delay_s),
+      ]) {
+        tr.insertCell().textContent = v;
+      }
+    }
+    if (!next.length) t.insertRow().insertCell().textContent = "no bus coming";
+    div.appendChild(t);
+    // People waiting over the hour: the sum of the place's stops at each sample.
+    const sums = new Map();
+    history.flat().forEach((r) => sums.set(Date.parse(r.time), (sums.get(Date.parse(r.time)) || 0) + r.count));
+    const times = [...sums.keys()].sort((a, b) => a - b);
+    div.appendChild(sparkline("people waiting", times, times.map((t) => sums.get(t)), "#1d3557"));
+    return div;
+  }
+
+  async function showPlace(place) {
+    try {
+      place.marker.bindPopup(await placePopup(place), { maxWidth: 340 }).openPopup();
+      // Arrivals move on: refresh while it stays open.
+      clearInterval(place.refresh);
+      place.refresh = setInterval(async () => {
+        if (!place.marker.isPopupOpen()) return clearInterval(place.refresh);
+        place.marker.setPopupContent(await placePopup(place).catch(() => place.marker.getPopup().getContent()));
+      }, 15000);
+    } catch (e) {
+      setStatus(`${place.name}: ${e.message}`, "error");
     }
   }
 
@@ -129,8 +222,40 @@
     const stop = state.stops.get(stopId);
     if (!stop) return;
     stop.count = count;
-    stop.marker.setTooltipContent(String(count));
+    const place = state.places.get(stop.place);
+    const total = place.total();
+    place.marker.setTooltipContent(String(total));
+    // Bigger with more people waiting, so what a hidden label would say still shows.
+    place.marker.setRadius(5 + Math.min(9, Math.sqrt(total)));
+    scheduleDeclutter();
   }
+
+  // Labels only where they fit: place names of terminals first, then the counts of the
+  // places with most people; a label that would overlap one already shown is hidden.
+  let declutterPending = false;
+  function scheduleDeclutter() {
+    if (declutterPending) return;
+    declutterPending = true;
+    requestAnimationFrame(() => {
+      declutterPending = false;
+      declutter();
+    });
+  }
+
+  function declutter() {
+    const labels = [...document.querySelectorAll(".terminal-label, .stop-label")];
+    const weight = (el) => (el.classList.contains("terminal-label") ? 1e9 : Number(el.textContent) || 0);
+    labels.sort((a, b) => weight(b) - weight(a));
+    const shown = [];
+    for (const el of labels) {
+      el.style.visibility = "";
+      const r = el.getBoundingClientRect();
+      const hit = shown.some((o) => r.left < o.right && o.left < r.right && r.top < o.bottom && o.top < r.bottom);
+      if (hit) el.style.visibility = "hidden";
+      else shown.push(r);
+    }
+  }
+  map.on("zoomend moveend", scheduleDeclutter);
 
   // A bus: its line's colour, a ring for its load, an arrow for where it is heading.
   function busIcon(id, lineColor, ring, heading, parked) {
@@ -325,11 +450,12 @@
     layers.clearLayers();
     state.lines.clear();
     state.stops.clear();
+    state.places.clear();
     state.buses.clear();
     state.terminals = new Set();
     setStatus("loading the network…");
     try {
-      const [lines, buses] = await Promise.all([api("/lines"), api("/buses")]);
+      const [lines, buses, stops] = await Promise.all([api("/lines"), api("/buses"), api("/stops")]);
       state.mark = null;
       buses.forEach((b) => state.capacity.set(b.bus_id, b.capacity));
       const details = await Promise.all(lines.map((l) => api(`/lines/${encodeURIComponent(l.line_id)}`)));
@@ -350,17 +476,29 @@
             .setContent(t.name)
             .addTo(layers);
         }
-        for (const s of line.stops) {
-          if (state.stops.has(s.stop_id)) continue;
-          const marker = L.circleMarker([s.latitude, s.longitude], {
-            radius: 5, weight: 2, color: "#1d3557", fillColor: "#fff", fillOpacity: 1, className: "stop",
-          })
-            .bindTooltip("", { permanent: true, direction: "top", className: "stop-label", offset: [0, -4] })
-            .addTo(layers);
-          marker.on("click", () => showStop(s.stop_id, marker));
-          state.stops.set(s.stop_id, { marker, name: s.name, count: null });
-        }
       });
+      // One marker per place (stops under several ids at one spot, an interchange).
+      for (const st of stops) {
+        state.stops.set(st.stop_id, { name: st.name, place: st.place_id, count: null });
+        let place = state.places.get(st.place_id);
+        if (!place) {
+          place = { id: st.place_id, name: st.place_name, stopIds: [], lat: 0, lon: 0 };
+          place.total = () => place.stopIds.reduce((n, id) => n + (state.stops.get(id).count || 0), 0);
+          state.places.set(st.place_id, place);
+        }
+        place.stopIds.push(st.stop_id);
+        place.lat += st.latitude;
+        place.lon += st.longitude;
+      }
+      for (const place of state.places.values()) {
+        const k = place.stopIds.length;
+        place.marker = L.circleMarker([place.lat / k, place.lon / k], {
+          radius: 5, weight: 2, color: "#1d3557", fillColor: "#fff", fillOpacity: 1, className: "stop",
+        })
+          .bindTooltip("", { permanent: true, direction: "top", className: "stop-label", offset: [0, -4] })
+          .addTo(layers);
+        place.marker.on("click", () => showPlace(place));
+      }
       buildPanel(details, lines);
       // Fit once the map has its size (the panel and header are laid out by now).
       map.invalidateSize();

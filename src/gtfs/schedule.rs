@@ -113,7 +113,8 @@ fn agency(w: &mut Csv) -> csv::Result<()> {
     ])
 }
 
-/// Stops, then one station per place of several stops (`STATION_` + its first stop's id).
+/// Stops, then one station per place of several stops (its place id, `STATION_` and its
+/// first stop's id).
 fn stops(w: &mut Csv, net: &Network) -> csv::Result<()> {
     w.write_record([
         "stop_id",
@@ -126,7 +127,7 @@ fn stops(w: &mut Csv, net: &Network) -> csv::Result<()> {
     let places = net.places();
     let mut parent = vec![String::new(); net.stops.len()];
     for place in places.iter().filter(|p| p.stops.len() > 1) {
-        let id = station_id(net, place);
+        let id = place.id.clone();
         for &s in &place.stops {
             parent[s] = id.clone();
         }
@@ -143,7 +144,7 @@ fn stops(w: &mut Csv, net: &Network) -> csv::Result<()> {
     }
     for place in places.iter().filter(|p| p.stops.len() > 1) {
         w.write_record([
-            station_id(net, place).as_str(),
+            place.id.as_str(),
             &place.name,
             &coordinate(place.position.lat),
             &coordinate(place.position.lon),
@@ -152,10 +153,6 @@ fn stops(w: &mut Csv, net: &Network) -> csv::Result<()> {
         ])?;
     }
     Ok(())
-}
-
-fn station_id(net: &Network, place: &crate::network::Place) -> String {
-    format!("STATION_{}", net.stops[place.stops[0]].id)
 }
 
 fn coordinate(x: f64) -> String {

@@ -25,7 +25,7 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
     img-src 'self' data: https: http:; connect-src 'self' ws: wss:; frame-ancestors 'none'";
 
 /// The files the page is made of: path, content type, body.
-const ASSETS: [(&str, &str, &str); 5] = [
+const ASSETS: [(&str, &str, &str); 7] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -50,6 +50,16 @@ const ASSETS: [(&str, &str, &str); 5] = [
         "/assets/leaflet.css",
         "text/css; charset=utf-8",
         include_str!("../../assets/vendor/leaflet/leaflet.css"),
+    ),
+    (
+        "/assets/uplot.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/vendor/uplot/uPlot.iife.min.js"),
+    ),
+    (
+        "/assets/uplot.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/vendor/uplot/uPlot.min.css"),
     ),
 ];
 

@@ -166,9 +166,9 @@ fn mcp_paths() -> Value {
         "/map-config.json": {"get": {"summary": "The map page's optional tile layer", "security": [],
             "responses": {"200": json_response("OK", json!({"type": "object", "required": ["tile_url", "tile_attribution"],
                 "properties": {"tile_url": {"type": ["string", "null"]}, "tile_attribution": {"type": ["string", "null"]}}}))}}},
-        "/assets/{file}": {"get": {"summary": "What the map page loads: map.js, map.css, leaflet.js, leaflet.css", "security": [],
+        "/assets/{file}": {"get": {"summary": "What the map page loads: map.js, map.css, leaflet.js, leaflet.css, uplot.js, uplot.css", "security": [],
             "parameters": [{"name": "file", "in": "path", "required": true,
-                "schema": {"type": "string", "enum": ["map.js", "map.css", "leaflet.js", "leaflet.css"]}}],
+                "schema": {"type": "string", "enum": ["map.js", "map.css", "leaflet.js", "leaflet.css", "uplot.js", "uplot.css"]}}],
             "responses": {"200": {"description": "JavaScript or CSS"}, "404": {"$ref": "#/components/responses/404"}}}},
         "/mcp/list-tools": {"post": {
             "summary": "The MCP tools (the deployment checklist's plain HTTP contract)",
@@ -340,11 +340,13 @@ fn build() -> Value {
                         "properties": {"type": {"const": "LineString"},
                             "coordinates": {"type": "array", "items": {"type": "array", "items": number, "minItems": 2, "maxItems": 2}}}},
                     "properties": {"type": "object"}}}})),
-        "Stop": object(&["stop_id", "name", "latitude", "longitude", "is_terminal", "base_arrival_rate", "line_ids"], json!({
+        "Stop": object(&["stop_id", "name", "latitude", "longitude", "is_terminal", "base_arrival_rate", "line_ids", "place_id", "place_name"], json!({
             "stop_id": string, "name": string, "latitude": number, "longitude": number,
             "is_terminal": {"type": "boolean"},
             "base_arrival_rate": {"type": "number", "description": "people per minute at the weekday peak"},
-            "line_ids": ids})),
+            "line_ids": ids,
+            "place_id": {"type": "string", "description": "the stop's own id, or for stops that are one place the GTFS parent station's (STATION_...)"},
+            "place_name": string})),
         "PredictedArrival": object(&["bus_id", "line_id", "direction", "towards_stop_id", "trip_id", "eta_seconds", "predicted", "eta", "scheduled", "delay_s", "distance"], json!({
             "bus_id": string, "line_id": string, "direction": {"type": "integer", "enum": [0, 1]},
             "towards_stop_id": string,

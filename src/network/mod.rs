@@ -85,6 +85,9 @@ pub struct Network {
     line_index: HashMap<LineId, usize>,
     stop_index: HashMap<StopId, usize>,
     bus_index: HashMap<BusId, usize>,
+    places: Vec<Place>,
+    /// Index into `places` of each stop.
+    place_of: Vec<usize>,
 }
 
 impl Network {
@@ -104,6 +107,13 @@ impl Network {
             .enumerate()
             .map(|(i, b)| (b.id.clone(), i))
             .collect();
+        let places = places::group(&stops);
+        let mut place_of = vec![0; stops.len()];
+        for (p, place) in places.iter().enumerate() {
+            for &s in &place.stops {
+                place_of[s] = p;
+            }
+        }
         Self {
             lines,
             stops,
@@ -111,7 +121,20 @@ impl Network {
             line_index,
             stop_index,
             bus_index,
+            places,
+            place_of,
         }
+    }
+
+    /// Every place (one or several stops a person calls one place), in the order of its
+    /// first stop.
+    pub fn places(&self) -> &[Place] {
+        &self.places
+    }
+
+    /// The index into [`Self::places`] of stop index `stop`.
+    pub fn place_of(&self, stop: usize) -> usize {
+        self.place_of[stop]
     }
 
     /// The built-in default network.

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::arrivals::PredictedArrival;
-use crate::network::{Bus, Line, Network, Stop};
+use crate::network::{Bus, Line, Network};
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LineSummary {
@@ -118,11 +118,19 @@ pub struct StopView {
     /// People per minute at the weekday peak.
     pub base_arrival_rate: f64,
     pub line_ids: Vec<String>,
+    /// The place the stop is part of: its own id, or for stops that are one place (an
+    /// interchange, the same spot under several ids) the GTFS parent station's id.
+    pub place_id: String,
+    pub place_name: String,
 }
 
 impl StopView {
-    pub fn of(s: &Stop) -> Self {
+    pub fn of(net: &Network, stop: usize) -> Self {
+        let s = &net.stops[stop];
+        let place = &net.places()[net.place_of(stop)];
         Self {
+            place_id: place.id.clone(),
+            place_name: place.name.clone(),
             stop_id: s.id.to_string(),
             name: s.name.clone(),
             latitude: s.position.lat,

@@ -335,11 +335,13 @@ impl Query {
 
     pub fn stop(&self, stop_id: &str) -> Result<StopView, QueryError> {
         let i = self.check(Kind::Stop, "stop_id", stop_id)?;
-        Ok(StopView::of(&self.network.stops[i]))
+        Ok(StopView::of(&self.network, i))
     }
 
     pub fn stops(&self) -> Vec<StopView> {
-        self.network.stops.iter().map(StopView::of).collect()
+        (0..self.network.stops.len())
+            .map(|s| StopView::of(&self.network, s))
+            .collect()
     }
 
     pub fn buses(&self) -> Vec<BusSummary> {

@@ -49,6 +49,18 @@ try {
       })(),
       buses: Object.fromEntries([...window.madbus.buses].map(([id, m]) => [id, [m.getLatLng().lat, m.getLatLng().lng]])),
       counts: [...document.querySelectorAll(".stop-label")].map((e) => e.textContent),
+      // Pairs of visible labels whose boxes overlap.
+      overlaps: (() => {
+        const boxes = [...document.querySelectorAll(".stop-label, .terminal-label")]
+          .filter((e) => e.style.visibility !== "hidden")
+          .map((e) => e.getBoundingClientRect());
+        let n = 0;
+        boxes.forEach((a, i) => boxes.slice(i + 1).forEach((b) => {
+          if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) n++;
+        }));
+        return n;
+      })(),
+      visibleLabels: [...document.querySelectorAll(".stop-label, .terminal-label")].filter((e) => e.style.visibility !== "hidden").length,
       status: document.getElementById("status").textContent,
     }));
   const first = await read();
@@ -76,7 +88,22 @@ try {
       madrid: new Intl.DateTimeFormat("es-ES", { timeZone: "Europe/Madrid", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }).format(new Date(t)),
     };
   });
-  console.log(JSON.stringify({ first, second, l1Buses, hidden, popup, madrid, errors }));
+  // The bus popup's charts come from the range API.
+  await page.waitForFunction(() => document.querySelectorAll(".leaflet-popup-content .chart canvas").length >= 2, null, { timeout: 15000 });
+  const busCharts = await page.evaluate(() => [...document.querySelectorAll(".leaflet-popup-content .chart")].map((c) => Number(c.dataset.points)));
+  // A place of several stops: its arrivals and a chart of people waiting.
+  await page.evaluate(() => {
+    const place = [...window.madbus.places.values()].sort((a, b) => b.stopIds.length - a.stopIds.length)[0];
+    place.marker.fire("click");
+  });
+  await page.waitForSelector(".leaflet-popup-content table.arrivals", { timeout: 15000 });
+  const place = await page.evaluate(() => ({
+    text: document.querySelector(".leaflet-popup-content").textContent,
+    rows: document.querySelectorAll(".leaflet-popup-content table.arrivals tr").length - 1,
+    chart: Number(document.querySelector(".leaflet-popup-content .chart").dataset.points),
+    canvas: document.querySelectorAll(".leaflet-popup-content .chart canvas").length,
+  }));
+  console.log(JSON.stringify({ first, second, l1Buses, hidden, popup, madrid, busCharts, place, errors }));
 } finally {
   await browser.close();
 }
