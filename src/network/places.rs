@@ -112,13 +112,13 @@ mod tests {
         );
         assert_eq!(ids(sol), ["S106", "S204", "S405", "S705"]);
         assert_eq!(
-            ids(place_of(&places, &net, "S001")),
+            ids(place_of(places, &net, "S001")),
             ["S001", "S306", "S505"]
         );
         // Cibeles and Sevilla are 119 m apart under different names: two places.
         assert_ne!(
-            place_of(&places, &net, "S005"),
-            place_of(&places, &net, "S203")
+            place_of(places, &net, "S005"),
+            place_of(places, &net, "S203")
         );
         // Every stop is in exactly one place.
         let mut all: Vec<usize> = places.iter().flat_map(|p| p.stops.clone()).collect();
