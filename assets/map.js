@@ -498,6 +498,17 @@
           .bindTooltip("", { permanent: true, direction: "top", className: "stop-label", offset: [0, -4] })
           .addTo(layers);
         place.marker.on("click", () => showPlace(place));
+        // Reachable with the keyboard like the buses: Tab to it, Enter to open.
+        const el = place.marker.getElement();
+        el.setAttribute("tabindex", "0");
+        el.setAttribute("role", "button");
+        el.setAttribute("aria-label", `${place.name}: people waiting and next buses`);
+        el.addEventListener("keydown", (e) => {
+          if (e.key === "Enter" || e.key === " ") {
+            e.preventDefault();
+            showPlace(place);
+          }
+        });
       }
       buildPanel(details, lines);
       // Fit once the map has its size (the panel and header are laid out by now).

@@ -92,10 +92,12 @@ try {
   await page.waitForFunction(() => document.querySelectorAll(".leaflet-popup-content .chart canvas").length >= 2, null, { timeout: 15000 });
   const busCharts = await page.evaluate(() => [...document.querySelectorAll(".leaflet-popup-content .chart")].map((c) => Number(c.dataset.points)));
   // A place of several stops: its arrivals and a chart of people waiting.
+  // Opened from the keyboard: focus the place's marker, press Enter.
   await page.evaluate(() => {
     const place = [...window.madbus.places.values()].sort((a, b) => b.stopIds.length - a.stopIds.length)[0];
-    place.marker.fire("click");
+    place.marker.getElement().focus();
   });
+  await page.keyboard.press("Enter");
   await page.waitForSelector(".leaflet-popup-content table.arrivals", { timeout: 15000 });
   const place = await page.evaluate(() => ({
     text: document.querySelector(".leaflet-popup-content").textContent,
