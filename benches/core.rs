@@ -8,13 +8,13 @@
 //! 2. The simulation alone on a generated network of 10,000 buses and 50,000 stops: CPU
 //!    time per simulated second, against the per-bus cost on the default network.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use madbus::app::{Application, Settings};
 use madbus::network::{self, Network};
 use madbus::sim::{Records, SimConfig, World};
-use madbus::store::{SqliteStore, Store};
 use madbus::time::{Duration, Millis};
 
 /// CPU time of the calling thread in nanoseconds (Linux `schedstat`; the simulation runs
@@ -42,26 +42,8 @@ fn dir_size(path: &std::path::Path) -> u64 {
 
 fn backfill(rt: &tokio::runtime::Runtime) -> (f64, u64, u64) {
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::new(dir.path().to_path_buf());
-    settings.bind = "127.0.0.1:0".parse().unwrap();
-    settings.backfill = "5d".parse::<Duration>().unwrap();
-    rt.block_on(async {
-        let started = Instant::now();
-        let app = Application::build(settings).await.unwrap();
-        let live = app.live();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until(async {
-            let _ = rx.await;
-        }));
-        live.until_live().await;
-        let wall = started.elapsed().as_secs_f64();
-        tx.send(()).unwrap();
-        task.await.unwrap().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let _ = store.ping().await;
-        let rows = count_rows(dir.path());
-        (wall, rows, dir_size(dir.path()))
-    })
+    let wall = common::backfill(rt, dir.path(), "5d");
+    (wall, count_rows(dir.path()), dir_size(dir.path()))
 }
 
 fn count_rows(dir: &std::path::Path) -> u64 {

@@ -7,34 +7,22 @@
 //! 2. Memory: a `madbus serve` process streams the whole 5-day CSV export over HTTP to a
 //!    client that reads it; its resident memory is sampled before and during the transfer.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use madbus::app::{Application, Settings};
 use madbus::export::{Encoder, ExportSeries, Format};
 use madbus::network::Network;
 use madbus::query::Query;
 use madbus::query::export::ExportRequest;
 use madbus::store::{SqliteStore, Store};
-use madbus::time::{Duration, Millis};
+use madbus::time::Millis;
 
 fn backfill(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> (Millis, Millis) {
-    let mut settings = Settings::new(dir.to_path_buf());
-    settings.bind = "127.0.0.1:0".parse().unwrap();
-    settings.backfill = "5d".parse::<Duration>().unwrap();
-    rt.block_on(async {
-        let app = Application::build(settings).await.unwrap();
-        let live = app.live();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until(async {
-            let _ = rx.await;
-        }));
-        live.until_live().await;
-        tx.send(()).unwrap();
-        task.await.unwrap().unwrap();
-        let store = SqliteStore::open(dir).unwrap();
-        store.time_span().await.unwrap().unwrap()
-    })
+    common::backfill(rt, dir, "5d");
+    let store = SqliteStore::open(dir).unwrap();
+    rt.block_on(store.time_span()).unwrap().unwrap()
 }
 
 fn query(dir: &std::path::Path) -> Query {

@@ -167,6 +167,11 @@ async fn feeds_read_by_the_tools_of_their_users() {
             "no departure after the last stop: {u}"
         );
     }
+    let checked = report["trip-updates"]["delays_checked"].as_u64().unwrap();
+    assert!(
+        checked > 50,
+        "delays checked against the static feed: {checked}"
+    );
     assert_eq!(report["alerts"]["entities"], json!([]));
     server.stop().await;
 }

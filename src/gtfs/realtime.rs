@@ -207,13 +207,18 @@ fn trip_update(
 ) -> Option<TripUpdate> {
     use trip_update::{StopTimeEvent, StopTimeUpdate, stop_time_update::ScheduleRelationship};
     let key = p.trip_id.as_deref().and_then(TripKey::parse)?;
+    // The trip's schedule once, not once per stop.
+    let schedule = crate::sim::schedule::trip_schedule(line, key.end, key.departure(), clock);
     let mut updates = Vec::new();
     for call in calls(net, line, p, now, held)? {
         if call.trip.as_ref() != Some(&key) {
             break;
         }
         let at = Millis(call.at.round() as i64);
-        let scheduled = call.scheduled(line, clock);
+        let k = stop_sequence(line, key.end, call.stop) as usize - 1;
+        let scheduled = (call.direction == key.end)
+            .then(|| schedule.get(k).copied())
+            .flatten();
         let delay = scheduled.map(|s| ((at.0 - s.0) as f64 / 1000.0).round() as i32);
         let event = StopTimeEvent {
             delay,

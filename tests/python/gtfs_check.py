@@ -13,6 +13,7 @@ one JSON report on stdout:
 """
 
 import csv
+import datetime
 import io
 import json
 import os
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import urllib.request
 import zipfile
+import zoneinfo
 
 import partridge
 from google.protobuf import json_format
@@ -76,6 +78,21 @@ def main():
     route_ids = set(feed.routes["route_id"])
     stop_ids = set(feed.stops["stop_id"])
     directions = dict(zip(feed.trips["trip_id"], feed.trips["direction_id"]))
+    # Scheduled arrival (seconds of the service day) of each trip's stops, by sequence.
+    scheduled = {
+        (t, int(q)): a
+        for t, q, a in zip(feed.stop_times["trip_id"], feed.stop_times["stop_sequence"], feed.stop_times["arrival_time"])
+    }
+    madrid = zoneinfo.ZoneInfo("Europe/Madrid")
+
+    def service_epoch(date, secs):
+        """GTFS time: noon of the service day minus 12 hours, plus secs."""
+        d = datetime.datetime.strptime(date, "%Y%m%d")
+        noon = datetime.datetime(d.year, d.month, d.day, 12, tzinfo=madrid)
+        return noon.timestamp() - 12 * 3600 + secs
+
+    delay_mismatches = []
+    delays_checked = 0
 
     for name in ["vehicle-positions", "trip-updates", "alerts"]:
         url = f"{base}/gtfs-rt/{name}"
@@ -121,6 +138,15 @@ def main():
                     for s in u.stop_time_update
                 ]
                 entities.append({"trip_id": u.trip.trip_id, "bus_id": u.vehicle.id, "updates": updates})
+                # Predicted minus the static feed's scheduled time is the delay given.
+                for s in u.stop_time_update:
+                    secs = scheduled.get((u.trip.trip_id, s.stop_sequence))
+                    if secs is None:
+                        continue
+                    expected = s.arrival.time - service_epoch(u.trip.start_date, secs)
+                    delays_checked += 1
+                    if abs(expected - s.arrival.delay) > 1:
+                        delay_mismatches.append([u.trip.trip_id, s.stop_sequence, s.arrival.delay, expected])
                 refs = [("trip_id", u.trip.trip_id), ("route_id", u.trip.route_id)]
                 refs += [("stop_id", s.stop_id) for s in u.stop_time_update]
             else:
@@ -150,6 +176,8 @@ def main():
             "timestamp": message.header.timestamp,
             "entities": entities,
             "missing_from_static": missing,
+            "delay_mismatches": delay_mismatches,
+            "delays_checked": delays_checked,
             "json_same": json_same,
             "if_none_match_status": etag_status,
             "if_modified_since_status": since_status,
