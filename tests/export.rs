@@ -240,3 +240,37 @@ async fn bad_requests_and_the_command_line() {
     assert_eq!(std::fs::read_to_string(&out).unwrap(), http);
     server.stop().await;
 }
+
+/// A long export outlives the request timeout: the timeout bounds the wait for the answer's
+/// head, not a body streamed to a slow reader.
+#[tokio::test]
+async fn a_slow_reader_gets_the_whole_export() {
+    let (server, key) = start_with_key(GROUP, "1h", |s| {
+        s.gateway.request_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    // A minute back: the rows up to it are written by now (the live state runs ahead).
+    let now = Millis(server.live.status().sim.sim_time.unwrap().0 - 60_000);
+    let path = format!(
+        "/export/bus_positions?from={}&to={}",
+        Millis(now.0 - 3_600_000).to_rfc3339(),
+        now.to_rfc3339()
+    );
+    let fast = server.get(&path, &key, GROUP).await.text().await.unwrap();
+    let mut slow = server.get(&path, &key, GROUP).await;
+    assert_eq!(slow.status(), 200);
+    let mut body = slow.chunk().await.unwrap().unwrap().to_vec();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    while let Some(chunk) = slow.chunk().await.unwrap() {
+        body.extend_from_slice(&chunk);
+    }
+    let slow = String::from_utf8(body).unwrap();
+    let rows = fast.lines().count();
+    assert!(
+        rows > 24 * 600,
+        "an hour of 24 buses every 5 s: {rows} lines"
+    );
+    assert_eq!(slow.lines().count(), rows);
+    assert_eq!(slow, fast);
+    server.stop().await;
+}
