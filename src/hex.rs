@@ -10,6 +10,12 @@ pub fn encode(bytes: &[u8]) -> String {
     out
 }
 
+/// A short content digest (SHA-256, 96 bits, hex): the version of a body, for ETags.
+pub fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    encode(&sha2::Sha256::digest(bytes)[..12])
+}
+
 /// Decodes exactly `N` bytes; `None` for any other length or a non-hex character.
 pub fn decode<const N: usize>(s: &str) -> Option<[u8; N]> {
     if s.len() != 2 * N {

@@ -12,7 +12,7 @@ use std::io::{Seek, Write};
 
 use jiff::civil::Date;
 
-use crate::network::{DayType, Line, Network, TripKey, timetable::service_instant};
+use crate::network::{DayType, LatLon, Line, Network, TripKey, timetable::service_instant};
 use crate::sim::profile::MadridClock;
 use crate::sim::schedule::{timetable_of, trip_schedule};
 use crate::time::Millis;
@@ -124,33 +124,23 @@ fn stops(w: &mut Csv, net: &Network) -> csv::Result<()> {
         "location_type",
         "parent_station",
     ])?;
-    let places = net.places();
-    let mut parent = vec![String::new(); net.stops.len()];
-    for place in places.iter().filter(|p| p.stops.len() > 1) {
-        let id = place.id.clone();
-        for &s in &place.stops {
-            parent[s] = id.clone();
-        }
-    }
+    let mut row = |id: &str, name: &str, at: LatLon, location_type: &str, parent: &str| {
+        let (lat, lon) = (coordinate(at.lat), coordinate(at.lon));
+        w.write_record([id, name, &lat, &lon, location_type, parent])
+    };
+    // A place of several stops is a station; its stops name it as their parent.
+    let station = |p: &&crate::network::Place| p.stops.len() > 1;
     for (s, stop) in net.stops.iter().enumerate() {
-        w.write_record([
-            stop.id.as_str(),
-            &stop.name,
-            &coordinate(stop.position.lat),
-            &coordinate(stop.position.lon),
-            "0",
-            &parent[s],
-        ])?;
+        let place = &net.places()[net.place_of(s)];
+        let parent = if station(&place) {
+            place.id.as_str()
+        } else {
+            ""
+        };
+        row(stop.id.as_str(), &stop.name, stop.position, "0", parent)?;
     }
-    for place in places.iter().filter(|p| p.stops.len() > 1) {
-        w.write_record([
-            place.id.as_str(),
-            &place.name,
-            &coordinate(place.position.lat),
-            &coordinate(place.position.lon),
-            "1",
-            "",
-        ])?;
+    for place in net.places().iter().filter(station) {
+        row(&place.id, &place.name, place.position, "1", "")?;
     }
     Ok(())
 }

@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use sha2::Digest;
 
 use crate::gtfs::realtime::{self, RealtimeFeed};
 use crate::gtfs::schedule::{DEFAULT_DAYS, ServiceWindow};
@@ -52,8 +51,8 @@ async fn static_feed(
             Some(ServiceWindow::parse(&first, days).map_err(ApiError::bad_request)?)
         }
     };
-    let zip = s.query.gtfs_static(window).await?;
-    let mut response = conditional(&headers, zip, None, "application/zip");
+    let feed = s.query.gtfs_static(window).await?;
+    let mut response = conditional(&headers, feed.zip, &feed.digest, None, "application/zip");
     response.headers_mut().insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"madbus-gtfs.zip\""),
@@ -93,18 +92,23 @@ async fn realtime_feed(
     let message = s.query.realtime(kind, p.line_id.as_deref()).await?;
     let modified =
         SystemTime::UNIX_EPOCH + Duration::from_secs(message.header.timestamp.unwrap_or(0));
-    Ok(if json {
+    let (body, content_type) = if json {
         let body = serde_json::to_vec(&realtime::to_json(&message)).map_err(ApiError::internal)?;
-        conditional(&headers, body.into(), Some(modified), "application/json")
+        (body, "application/json")
     } else {
-        let body = prost::Message::encode_to_vec(&message);
-        conditional(
-            &headers,
-            body.into(),
-            Some(modified),
+        (
+            prost::Message::encode_to_vec(&message),
             "application/x-protobuf",
         )
-    })
+    };
+    let digest = crate::hex::digest(&body);
+    Ok(conditional(
+        &headers,
+        body.into(),
+        &digest,
+        Some(modified),
+        content_type,
+    ))
 }
 
 /// The answer with its validators, or 304 when the client's copy is current: by
@@ -112,11 +116,11 @@ async fn realtime_feed(
 fn conditional(
     headers: &HeaderMap,
     body: Bytes,
+    digest: &str,
     modified: Option<SystemTime>,
     content_type: &'static str,
 ) -> Response {
-    let digest = sha2::Sha256::digest(&body);
-    let etag = format!("\"{}\"", crate::hex::encode(&digest[..12]));
+    let etag = format!("\"{digest}\"");
     let unchanged = match headers.get(header::IF_NONE_MATCH) {
         Some(tags) => tags.to_str().is_ok_and(|tags| {
             tags.split(',')

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 pub use form::{DEFAULT_LIMIT, FormError, MAX_LIMIT, QueryForm, limit_schema};
 pub use metadata::{BusSummary, LineDetail, LineSummary, StopOnLine, StopView};
+pub use transit::StaticFeed;
 use views::{Answer, BusPositionView, LineSnapshotView, PageView, PeopleCountView, SensorView};
 
 use crate::feed::{Feed, Phase, Subscriber};
