@@ -46,6 +46,8 @@ enum Command {
 
 /// Runs the command line; the binary's `main` is only this.
 pub fn main() -> ExitCode {
+    // Every TLS client of the process (HTTP, WebSocket, NATS) uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {

@@ -9,6 +9,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::fast::{self, Hosts};
+use crate::query::Query;
+
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 
@@ -55,7 +58,16 @@ pub fn problem(body: &[u8]) -> Option<(i64, String)> {
     None
 }
 
-pub async fn check_body(request: Request, next: Next, max_body: usize) -> Response {
+/// What `POST /mcp` needs before rmcp: the body limit, and for the fast path the query
+/// layer and the hosts rmcp allows.
+pub struct Gate {
+    pub max_body: usize,
+    pub query: Query,
+    pub hosts: Hosts,
+}
+
+pub async fn check_body(gate: std::sync::Arc<Gate>, request: Request, next: Next) -> Response {
+    let max_body = gate.max_body;
     let json_post = request.method() == Method::POST
         && request
             .headers()
@@ -79,6 +91,11 @@ pub async fn check_body(request: Request, next: Next, max_body: usize) -> Respon
     if let Some((code, message)) = problem(&bytes) {
         return error(code, message);
     }
+    if let Some(plain) = fast::plain(&parts, &bytes, &gate.hosts) {
+        metrics::counter!("madbus_mcp_requests_total", "path" => "fast").increment(1);
+        return fast::answer(&gate.query, plain).await;
+    }
+    metrics::counter!("madbus_mcp_requests_total", "path" => "rmcp").increment(1);
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }

@@ -5,6 +5,7 @@
 //! access log run in front of every HTTP route.
 
 mod contract;
+mod fast;
 mod jsonrpc;
 pub mod remote;
 pub mod server;
@@ -62,15 +63,19 @@ pub fn router(
         http.with_allowed_origins(config.allowed_origins.iter().map(|o| o.trim().to_string()))
             .enforce_origin_validation()
     };
+    let gate = Arc::new(jsonrpc::Gate {
+        max_body: config.max_body_bytes,
+        query: query.clone(),
+        hosts: fast::Hosts::new(&config.allowed_hosts, any(&config.allowed_hosts)),
+    });
     let service = StreamableHttpService::new(
         move || Ok(McpServer::new(query.clone())),
         Arc::new(LocalSessionManager::default()),
         http,
     );
-    let max_body = config.max_body_bytes;
     let checked = tower::ServiceBuilder::new()
         .layer(axum::middleware::from_fn(move |req, next| {
-            jsonrpc::check_body(req, next, max_body)
+            jsonrpc::check_body(Arc::clone(&gate), req, next)
         }))
         .service(service);
     contract::router().route_service("/mcp", checked)

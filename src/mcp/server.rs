@@ -30,6 +30,13 @@ pub fn server_config() -> ServerConfig {
         .with_instructions(INSTRUCTIONS)
 }
 
+/// `tools/list`'s answer: every tool, cacheable for an hour by anyone.
+pub fn tools_list() -> ListToolsResult {
+    ListToolsResult::with_all_items(tools::catalog().to_vec())
+        .with_ttl_ms(TOOLS_TTL_MS)
+        .with_cache_scope(CacheScope::Public)
+}
+
 /// The tools of this madbus, answered from its query layer.
 #[derive(Clone)]
 pub struct McpServer {
@@ -62,9 +69,7 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(tools::catalog().to_vec())
-            .with_ttl_ms(TOOLS_TTL_MS)
-            .with_cache_scope(CacheScope::Public))
+        Ok(tools_list())
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
