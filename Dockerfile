@@ -16,9 +16,9 @@ COPY src src
 COPY data data
 COPY assets assets
 COPY benches benches
-RUN cargo build --release --locked --bin madbus \
- && objcopy --only-keep-debug target/release/madbus target/release/madbus.debug \
- && objcopy --strip-all --add-gnu-debuglink=target/release/madbus.debug target/release/madbus
+RUN cargo build --profile dist --locked --bin madbus \
+ && objcopy --only-keep-debug target/dist/madbus target/dist/madbus.debug \
+ && objcopy --strip-all --add-gnu-debuglink=target/dist/madbus.debug target/dist/madbus
 
 # What every variant of the image shares.
 FROM ${RUNTIME_IMAGE} AS runtime-base
@@ -41,4 +41,4 @@ COPY target/image/madbus /usr/local/bin/madbus
 
 # The default: built above.
 FROM runtime-base AS runtime
-COPY --from=build /src/target/release/madbus /usr/local/bin/madbus
+COPY --from=build /src/target/dist/madbus /usr/local/bin/madbus
