@@ -178,8 +178,16 @@ async fn fast_path_answers_as_rmcp_does() {
     }
     let after = paths(&server, &key).await;
     let n = 2 * cases.len() as u64;
-    assert_eq!(after.0 - before.0, n, "every plain request took the fast path");
-    assert_eq!(after.1 - before.1, n, "every request with an Origin went to rmcp");
+    assert_eq!(
+        after.0 - before.0,
+        n,
+        "every plain request took the fast path"
+    );
+    assert_eq!(
+        after.1 - before.1,
+        n,
+        "every request with an Origin went to rmcp"
+    );
 
     // What the fast path leaves to rmcp still gets rmcp's answer: an unknown tool, and a
     // request without the per-request `_meta`.

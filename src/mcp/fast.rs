@@ -11,8 +11,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{
-    CallToolRequestParams, ClientJsonRpcMessage, ClientRequest, GetMeta, ProtocolVersion, RequestId,
-    ServerJsonRpcMessage, ServerResult,
+    CallToolRequestParams, ClientJsonRpcMessage, ClientRequest, GetMeta, ProtocolVersion,
+    RequestId, ServerJsonRpcMessage, ServerResult,
 };
 
 use super::server::{to_mcp, tools_list};
@@ -57,7 +57,11 @@ fn authority(s: &str) -> Option<(String, Option<u16>)> {
 fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let mut values = headers.get_all(name).iter();
     let first = values.next()?;
-    values.next().is_none().then(|| first.to_str().ok()).flatten()
+    values
+        .next()
+        .is_none()
+        .then(|| first.to_str().ok())
+        .flatten()
 }
 
 /// `Accept` names both JSON and event streams, with no parameters (no weights to weigh).
@@ -101,7 +105,8 @@ pub fn plain(parts: &Parts, body: &[u8], hosts: &Hosts) -> Option<Plain> {
     let method = single(h, "mcp-method")?;
     match request.request {
         ClientRequest::ListToolsRequest(list)
-            if method == "tools/list" && list.params.as_ref().is_none_or(|p| p.cursor.is_none()) =>
+            if method == "tools/list"
+                && list.params.as_ref().is_none_or(|p| p.cursor.is_none()) =>
         {
             Some(Plain::ListTools(request.id))
         }

@@ -88,12 +88,13 @@ pub async fn check_body(gate: std::sync::Arc<Gate>, request: Request, next: Next
             .into_response();
         }
     };
-    if let Some((code, message)) = problem(&bytes) {
-        return error(code, message);
-    }
+    // A request the fast path can read is a well-formed JSON-RPC request: one parse.
     if let Some(plain) = fast::plain(&parts, &bytes, &gate.hosts) {
         metrics::counter!("madbus_mcp_requests_total", "path" => "fast").increment(1);
         return fast::answer(&gate.query, plain).await;
+    }
+    if let Some((code, message)) = problem(&bytes) {
+        return error(code, message);
     }
     metrics::counter!("madbus_mcp_requests_total", "path" => "rmcp").increment(1);
     next.run(Request::from_parts(parts, Body::from(bytes)))
