@@ -1,14 +1,22 @@
 //! WebSocket fan-out: N clients subscribed to every line of a release `madbus serve` at
 //! `--speed 60`, N raised step by step. For each N: the p99 delivery lag of position events
 //! (event time to receipt) over a sample of clients, messages delivered per second, clients
-//! dropped, and the servers' resident memory. Goal: 5,000 clients with p99 lag < 100 ms.
+//! dropped, and the servers' resident memory.
 //!
-//! Two topologies in the same run, with the same clients: one process (`--role all`, the
-//! in-process feed), then a simulator and two API processes joined by a real nats-server
-//! (`--role simulator` / `--role api --feed nats://...`), the clients split between the two
-//! API processes. `MADBUS_WS_TOPOLOGIES=single,nats` chooses.
+//! Topologies (`MADBUS_WS_TOPOLOGIES`, default `single,node`), each with the same clients:
+//! - `single`: one process (`--role all`, the in-process feed);
+//! - `node`: the baseline, the usual minimal broadcast server on npm's `ws`
+//!   (`bench/node/ws_broadcast.mjs`), which takes the same messages from one subscription to
+//!   the same madbus and sends each to every client;
+//! - `nats`: a simulator and two API processes joined by a real nats-server, the clients
+//!   split between the two API processes.
 //!
-//! Run with `bash bench/ws.sh` (it raises the open-file limit first). Loopback only.
+//! Modes (`MADBUS_WS_MODES`, default `per-bus,batched`): one `bus.position.updated` message
+//! per bus, or the opt-in `batched` subscription (one `bus.positions` message per line and
+//! step); the Node baseline relays whichever its upstream subscription gets.
+//!
+//! Run with `bash bench/ws.sh` (it raises the open-file limit and installs the baseline's
+//! npm packages first). Loopback only.
 //!
 //! Lag without a shared clock: the server maps simulated time to wall time as
 //! `wall = anchor + sim / speed`, so `receipt - sim / speed` is the lag plus a constant. The
@@ -54,7 +62,14 @@ fn event_time(text: &str) -> Option<f64> {
     Some(ts.as_millisecond() as f64)
 }
 
-async fn client(addr: String, key: String, lines: Vec<String>, sampled: bool, stats: Arc<Stats>) {
+async fn client(
+    addr: String,
+    key: String,
+    lines: Vec<String>,
+    batched: bool,
+    sampled: bool,
+    stats: Arc<Stats>,
+) {
     let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
     request
         .headers_mut()
@@ -71,7 +86,7 @@ async fn client(addr: String, key: String, lines: Vec<String>, sampled: bool, st
         stats.dropped.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let subscribe = serde_json::json!({"action": "subscribe", "line_ids": lines});
+    let subscribe = serde_json::json!({"action": "subscribe", "line_ids": lines, "batched": batched});
     if ws
         .send(Message::Text(subscribe.to_string().into()))
         .await
@@ -91,8 +106,9 @@ async fn client(addr: String, key: String, lines: Vec<String>, sampled: bool, st
                     stats.messages.fetch_add(unreported, Ordering::Relaxed);
                     unreported = 0;
                 }
+                // `bus.position.updated`, or `bus.positions` (its first bus's time).
                 if sampled
-                    && text.starts_with(r#"{"type":"bus.position.updated""#)
+                    && text.starts_with(r#"{"type":"bus.position"#)
                     && let Some(sim) = event_time(&text)
                 {
                     let now = wall_ms();
@@ -145,8 +161,26 @@ impl Servers {
 enum Topology {
     /// One process: simulator, feed and clients.
     Single,
+    /// The Node.js `ws` broadcast baseline in front of one madbus process.
+    Node,
     /// A simulator and two API processes over nats-server.
     Nats,
+}
+
+impl Topology {
+    fn name(self) -> &'static str {
+        match self {
+            Topology::Single => "single",
+            Topology::Node => "node",
+            Topology::Nats => "nats",
+        }
+    }
+}
+
+fn line_ids() -> Vec<String> {
+    (madbus::network::Network::default_network().lines.iter())
+        .map(|l| l.id.to_string())
+        .collect()
 }
 
 fn serve(bin: &str, dir: &std::path::Path, addr: &str, args: &[&str]) -> Child {
@@ -190,7 +224,7 @@ fn wait_live(addr: &str) {
     }
 }
 
-fn start_servers(topology: Topology) -> Servers {
+fn start_servers(topology: Topology, batched: bool) -> Servers {
     let bin = env!("CARGO_BIN_EXE_madbus");
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(bin)
@@ -204,6 +238,32 @@ fn start_servers(topology: Topology) -> Servers {
         Topology::Single => {
             let addr = "127.0.0.1:18098".to_string();
             (vec![serve(bin, dir.path(), &addr, &sim_args)], vec![addr])
+        }
+        Topology::Node => {
+            let upstream = "127.0.0.1:18098";
+            let madbus = serve(bin, dir.path(), upstream, &sim_args);
+            wait_live(upstream);
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/node/ws_broadcast.mjs");
+            let lines = serde_json::to_string(&line_ids()).unwrap();
+            let mut node = Command::new("node")
+                .arg(script)
+                .args([&format!("ws://{upstream}/ws"), &key, "bench", "18102", &lines])
+                .arg(batched.to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("node (bash bench/ws.sh installs the baseline's packages)");
+            let mut ready = String::new();
+            let stdout = node.stdout.take().unwrap();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut ready).unwrap();
+            assert_eq!(ready.trim(), "ready", "the Node baseline did not start");
+            // The baseline answers no /health: its upstream is checked above.
+            return Servers {
+                children: vec![madbus, node],
+                client_addrs: vec!["127.0.0.1:18102".to_string()],
+                key,
+                _dir: dir,
+            };
         }
         Topology::Nats => {
             let nats = Command::new("nats-server")
@@ -247,55 +307,88 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 struct Row {
     level: usize,
     p99: f64,
+    rss: f64,
+}
+
+fn list(var: &str, default: &str) -> Vec<String> {
+    (std::env::var(var).unwrap_or_else(|_| default.into()).split(','))
+        .map(|t| t.trim().to_string())
+        .collect()
 }
 
 fn main() {
-    let levels: Vec<usize> = std::env::var("MADBUS_WS_LEVELS")
-        .unwrap_or_else(|_| "100,1000,2000,3000,4000,5000,6000".into())
-        .split(',')
-        .map(|n| n.trim().parse().unwrap())
+    let levels: Vec<usize> = list("MADBUS_WS_LEVELS", "1000,5000,10000")
+        .iter()
+        .map(|n| n.parse().unwrap())
         .collect();
-    let topologies: Vec<Topology> = std::env::var("MADBUS_WS_TOPOLOGIES")
-        .unwrap_or_else(|_| "single,nats".into())
-        .split(',')
-        .map(|t| match t.trim() {
+    let topologies: Vec<Topology> = list("MADBUS_WS_TOPOLOGIES", "single,node")
+        .iter()
+        .map(|t| match t.as_str() {
             "single" => Topology::Single,
+            "node" => Topology::Node,
             "nats" => Topology::Nats,
-            other => panic!("unknown topology {other:?}: single or nats"),
+            other => panic!("unknown topology {other:?}: single, node or nats"),
+        })
+        .collect();
+    let modes: Vec<bool> = list("MADBUS_WS_MODES", "per-bus,batched")
+        .iter()
+        .map(|m| match m.as_str() {
+            "per-bus" => false,
+            "batched" => true,
+            other => panic!("unknown mode {other:?}: per-bus or batched"),
         })
         .collect();
     let mut results = Vec::new();
-    for topology in topologies {
-        results.push((topology, run(topology, &levels)));
+    for &batched in &modes {
+        for &topology in &topologies {
+            results.push((topology, batched, run(topology, batched, &levels)));
+        }
     }
-    if let [(Topology::Single, single), (Topology::Nats, nats)] = &results[..] {
-        println!("\n| clients | p99 lag, NATS + 2 API processes / single process |");
-        println!("|---|---|");
-        for (s, n) in single.iter().zip(nats) {
-            if s.level == n.level {
-                println!("| {} | {:.2}x |", s.level, n.p99 / s.p99);
+    println!("\n## Against the first topology, same mode, same run\n");
+    println!("| mode | topology | clients | p99 lag | ratio of p99 lags (first / this) | RSS |");
+    println!("|---|---|---|---|---|---|");
+    for &batched in &modes {
+        let of_mode: Vec<_> = results.iter().filter(|r| r.1 == batched).collect();
+        let Some((first, _, base)) = of_mode.first() else {
+            continue;
+        };
+        for (topology, _, rows) in &of_mode[1..] {
+            for row in rows {
+                let Some(b) = base.iter().find(|b| b.level == row.level) else {
+                    continue;
+                };
+                println!(
+                    "| {} | {} vs {} | {} | {:.1} ms vs {:.1} ms | {:.2} | {:.0} MB vs {:.0} MB |",
+                    if batched { "batched" } else { "per-bus" },
+                    first.name(),
+                    topology.name(),
+                    row.level,
+                    b.p99,
+                    row.p99,
+                    b.p99 / row.p99,
+                    b.rss,
+                    row.rss,
+                );
             }
         }
     }
 }
 
-fn run(topology: Topology, levels: &[usize]) -> Vec<Row> {
-    let servers = start_servers(topology);
-    let lines: Vec<String> = madbus::network::Network::default_network()
-        .lines
-        .iter()
-        .map(|l| l.id.to_string())
-        .collect();
+fn run(topology: Topology, batched: bool, levels: &[usize]) -> Vec<Row> {
+    let servers = start_servers(topology, batched);
+    let lines = line_ids();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let stats = Arc::new(Stats::default());
     let idle_rss = servers.rss_mb();
     let name = match topology {
         Topology::Single => "one process (in-process feed)",
+        Topology::Node => "the Node.js `ws` broadcast baseline in front of one madbus process",
         Topology::Nats => "simulator + 2 API processes over NATS, clients split between them",
     };
     println!(
-        "\n## WebSocket fan-out: {name} ({} cores, --speed 60, every line, positions + arrivals)\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "\n## WebSocket fan-out: {name} ({} cores, --speed 60, every line, positions + arrivals, {})\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if batched { "batched" } else { "per-bus" }
     );
     println!("Servers idle: {idle_rss:.0} MB resident.\n");
     println!(
@@ -317,6 +410,7 @@ fn run(topology: Topology, levels: &[usize]) -> Vec<Row> {
                         addr.clone(),
                         servers.key.clone(),
                         lines.clone(),
+                        batched,
                         sampled,
                         Arc::clone(&stats),
                     ))
@@ -351,9 +445,9 @@ fn run(topology: Topology, levels: &[usize]) -> Vec<Row> {
             per_s,
             per_s / level as f64,
         );
-        rows.push(Row { level, p99 });
-        if p99 > 1000.0 || dropped > 0 {
-            println!("\n(stopped: the lag passed a second or clients were dropped)");
+        rows.push(Row { level, p99, rss });
+        if p99 > 5000.0 || dropped > 0 {
+            println!("\n(stopped: the lag passed 5 s or clients were dropped)");
             break;
         }
     }

@@ -261,6 +261,76 @@ async fn subscribe_snapshot_events_and_unsubscribe() {
     server.stop().await;
 }
 
+/// Subscribes `ws` to L1 and L2 (batched or not) and reads the ack and both snapshots.
+async fn subscribe_two_lines(ws: &mut Ws, batched: bool) {
+    let message = json!({"action": "subscribe", "line_ids": ["L1", "L2"], "batched": batched});
+    send(ws, message).await;
+    let ack = next_reply(ws).await;
+    assert_eq!(ack["batched"], batched, "{ack}");
+    for _ in 0..2 {
+        assert_eq!(next_reply(ws).await["type"], "snapshot");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_positions_are_the_same_positions_in_fewer_messages() {
+    let (server, key) = start(60.0).await;
+    let addr = server.addr.to_string();
+    let mut per_bus = connect(&addr, &key).await;
+    let mut batched = connect(&addr, &key).await;
+    subscribe_two_lines(&mut per_bus, false).await;
+    subscribe_two_lines(&mut batched, true).await;
+    let (singles, frames) = tokio::join!(
+        events_for(&mut per_bus, Duration::from_secs(3)),
+        events_for(&mut batched, Duration::from_secs(3))
+    );
+
+    let key_of = |p: &Value| (p["bus_id"].to_string(), p["time"].to_string());
+    let seen: std::collections::HashMap<_, _> = singles
+        .iter()
+        .filter(|e| e["type"] == "bus.position.updated")
+        .map(|e| (key_of(&e["data"]), e["data"].clone()))
+        .collect();
+    assert!(seen.len() >= 20, "{} single positions", seen.len());
+    let times: Vec<&str> = seen.values().map(|p| p["time"].as_str().unwrap()).collect();
+    let (first, last) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+
+    let mut in_frames = 0;
+    let mut compared = 0;
+    for frame in &frames {
+        assert_ne!(frame["type"], "bus.position.updated", "batched: {frame}");
+        if frame["type"] != "bus.positions" {
+            assert_eq!(frame["type"], "bus.arrival", "{frame}");
+            continue;
+        }
+        let line = frame["line_id"].as_str().unwrap();
+        assert!(["L1", "L2"].contains(&line), "{frame}");
+        for p in frame["data"].as_array().unwrap() {
+            assert_eq!(p["line_id"], line, "a frame holds its line's buses: {frame}");
+            in_frames += 1;
+            let t = p["time"].as_str().unwrap();
+            if (*first..=*last).contains(&t) {
+                assert_eq!(seen.get(&key_of(p)), Some(p), "the same position both ways");
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 10, "{compared} positions compared");
+    let messages = frames.iter().filter(|f| f["type"] == "bus.positions").count();
+    assert!(
+        messages * 2 <= in_frames,
+        "{messages} messages for {in_frames} positions: several buses per message"
+    );
+
+    // Back to one message per bus.
+    send(&mut batched, json!({"action": "subscribe", "batched": false})).await;
+    assert_eq!(next_reply(&mut batched).await["batched"], false);
+    let events = events_for(&mut batched, Duration::from_secs(1)).await;
+    assert!(events.iter().any(|e| e["type"] == "bus.position.updated"));
+    assert!(events.iter().all(|e| e["type"] != "bus.positions"));
+    server.stop().await;
+}
+
 /// The handshake's HTTP status, when it is refused.
 async fn refused(request: tungstenite::handshake::client::Request) -> u16 {
     match tokio_tungstenite::connect_async(request).await {

@@ -3,6 +3,8 @@
 //! means the same in every process; the line set a client filters on is worked out from
 //! those ids in the process that holds the event.
 
+use std::sync::OnceLock;
+
 use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +83,17 @@ pub struct Event {
 #[derive(Debug, Default)]
 pub struct Batch {
     pub events: Vec<Event>,
+    /// Per line, one `bus.positions` frame of its positions; made at the first ask.
+    line_positions: OnceLock<Box<[Option<Utf8Bytes>]>>,
+}
+
+/// Every position of one line in a batch, as one message (the opt-in `batched` feed).
+#[derive(Serialize)]
+struct LinePositions<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    line_id: &'a str,
+    data: Vec<BusPositionView>,
 }
 
 /// An event as serialised: the type names its data.
@@ -189,6 +202,34 @@ impl Batch {
             .chain(records.sensors.iter().cloned().map(Record::Sensor));
         Batch {
             events: records.map(|r| Event::of(network, r)).collect(),
+            ..Batch::default()
         }
+    }
+
+    /// For each line of `network` (by index), the `bus.positions` message of this batch's
+    /// positions on it, oldest first; `None` where it has none. Serialised once, whatever
+    /// the number of clients.
+    pub fn line_positions(&self, network: &Network) -> &[Option<Utf8Bytes>] {
+        self.line_positions.get_or_init(|| {
+            let mut per_line: Vec<Vec<BusPositionView>> = vec![Vec::new(); network.lines.len()];
+            for event in &self.events {
+                if let Record::Position(p) = &event.record {
+                    for &line in &event.lines {
+                        per_line[line as usize].push(p.into());
+                    }
+                }
+            }
+            let frame = |(i, data): (usize, Vec<BusPositionView>)| {
+                let message = LinePositions {
+                    kind: "bus.positions",
+                    line_id: network.lines[i].id.as_str(),
+                    data,
+                };
+                serde_json::to_string(&message).expect("views serialise to JSON")
+            };
+            (per_line.into_iter().enumerate())
+                .map(|(i, data)| (!data.is_empty()).then(|| frame((i, data)).into()))
+                .collect()
+        })
     }
 }

@@ -4,9 +4,11 @@
 //!
 //! ```text
 //! -> {"action": "subscribe", "line_ids": ["L1", "L2"], "topics": ["positions", "arrivals"]}
-//! <- {"type": "ack", "action": "subscribe", "line_ids": ["L1", "L2"], "topics": [...], "added": ["L1", "L2"]}
+//! <- {"type": "ack", "action": "subscribe", "line_ids": ["L1", "L2"], "topics": [...], "batched": false, "added": ["L1", "L2"]}
 //! <- {"type": "snapshot", "line_id": "L1", "time": "...", "buses": [...]}
 //! <- {"type": "bus.position.updated", "data": {...}}     (REST field names)
+//! -> {"action": "subscribe", "batched": true}            (positions one message per line and step)
+//! <- {"type": "bus.positions", "line_id": "L1", "data": [{...}, {...}]}
 //! -> {"action": "unsubscribe", "line_ids": ["L1"]}
 //! -> {"action": "ping"}
 //! <- {"type": "ack", "action": "ping", "server_time": "..."}
@@ -25,6 +27,9 @@ pub enum ClientMessage {
         #[serde(default)]
         line_ids: Vec<String>,
         topics: Option<Vec<String>>,
+        /// Positions as one `bus.positions` message per line and step instead of one
+        /// `bus.position.updated` per bus (far fewer messages for a client of many lines).
+        batched: Option<bool>,
     },
     /// Removes lines (and topics, if given).
     Unsubscribe {
@@ -55,6 +60,8 @@ pub enum ServerMessage {
         /// Every line subscribed now, in network order.
         line_ids: Vec<String>,
         topics: Vec<&'static str>,
+        /// Whether positions come as one `bus.positions` message per line and step.
+        batched: bool,
         /// Lines this action added (subscribe) or removed (unsubscribe).
         #[serde(skip_serializing_if = "Option::is_none")]
         added: Option<Vec<String>>,

@@ -11,6 +11,7 @@ use futures_util::SinkExt;
 use super::protocol::{ClientMessage, ServerMessage};
 use super::{Slot, WsConfig};
 use crate::feed::{Batch, FeedMessage, RecvError, Topic};
+use crate::network::Network;
 use crate::query::{Query, QueryError, QueryForm};
 use crate::time::Millis;
 use crate::web::AppState;
@@ -26,6 +27,8 @@ struct Ending(u16, String);
 struct Subscription {
     lines: Vec<bool>,
     topics: [bool; 4],
+    /// Positions as one message per line and step.
+    batched: bool,
 }
 
 impl Subscription {
@@ -37,6 +40,7 @@ impl Subscription {
         Self {
             lines: vec![false; lines],
             topics,
+            batched: false,
         }
     }
 
@@ -99,7 +103,9 @@ pub async fn run(mut socket: WebSocket, state: AppState, config: WsConfig, _slot
                 }
             },
             message = feed.recv() => match message {
-                Ok(FeedMessage::Events(batch)) => send_events(&mut socket, &config, &sub, &batch).await,
+                Ok(FeedMessage::Events(batch)) => {
+                    send_events(&mut socket, &config, &sub, &batch, query.network()).await
+                }
                 Ok(FeedMessage::Status(_)) => Ok(()),
                 Ok(FeedMessage::Interrupted(why)) => {
                     let notice = ServerMessage::FeedInterrupted { message: why.to_string() }.to_json();
@@ -191,13 +197,23 @@ async fn send_events(
     config: &WsConfig,
     sub: &Subscription,
     batch: &Batch,
+    network: &Network,
 ) -> Result<(), Ending> {
-    let wanted: Vec<Message> = batch
-        .events
-        .iter()
-        .filter(|e| sub.wants(e.topic, &e.lines))
-        .map(|e| Message::Text(e.json.clone()))
-        .collect();
+    let batched = sub.batched && sub.topics[Topic::Positions.index()];
+    let mut wanted: Vec<Message> = Vec::new();
+    if batched {
+        let frames = batch.line_positions(network).iter().zip(&sub.lines);
+        wanted.extend(
+            frames
+                .filter_map(|(frame, &on)| frame.as_ref().filter(|_| on))
+                .map(|frame| Message::Text(frame.clone())),
+        );
+    }
+    wanted.extend(
+        (batch.events.iter())
+            .filter(|e| !(batched && e.topic == Topic::Positions) && sub.wants(e.topic, &e.lines))
+            .map(|e| Message::Text(e.json.clone())),
+    );
     if wanted.is_empty() {
         return Ok(());
     }
@@ -234,18 +250,29 @@ async fn act(query: &Query, sub: &mut Subscription, text: &str) -> Vec<String> {
         Err(e) => return vec![ServerMessage::error(e).to_json()],
     };
     let (action, line_ids, topics, adding) = match message {
+        ClientMessage::Subscribe {
+            batched: Some(batched),
+            line_ids,
+            topics,
+        } => {
+            sub.batched = batched;
+            ("subscribe", line_ids, topics, true)
+        }
         ClientMessage::Ping => {
             let ack = ServerMessage::Ack {
                 action: "ping",
                 line_ids: sub.line_ids(query),
                 topics: sub.topic_names(),
+                batched: sub.batched,
                 added: None,
                 removed: None,
                 server_time: Some(Millis::now().to_rfc3339()),
             };
             return vec![ack.to_json()];
         }
-        ClientMessage::Subscribe { line_ids, topics } => ("subscribe", line_ids, topics, true),
+        ClientMessage::Subscribe {
+            line_ids, topics, ..
+        } => ("subscribe", line_ids, topics, true),
         ClientMessage::Unsubscribe { line_ids, topics } => ("unsubscribe", line_ids, topics, false),
     };
     let (lines, invalid_line_ids) = resolve_lines(query, &line_ids);
@@ -280,6 +307,7 @@ async fn act(query: &Query, sub: &mut Subscription, text: &str) -> Vec<String> {
             action,
             line_ids: sub.line_ids(query),
             topics: sub.topic_names(),
+            batched: sub.batched,
             added: adding.then(|| names(&changed)),
             removed: (!adding).then(|| names(&changed)),
             server_time: None,
