@@ -1,5 +1,5 @@
 //! WebSocket fan-out: N clients subscribed to every line of a release `madbus serve` at
-//! `--speed 60`, N raised step by step. For each N: the p99 delivery lag of position events
+//! `--speed 60` (`MADBUS_WS_SPEED`), N raised step by step. For each N: the p99 delivery lag of position events
 //! (event time to receipt) over a sample of clients, messages delivered per second, clients
 //! dropped, and the servers' resident memory.
 //!
@@ -32,7 +32,11 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
-const SPEED: f64 = 60.0;
+/// The simulator's speed (`MADBUS_WS_SPEED`, default 60): 12 steps a second at 60.
+fn speed() -> f64 {
+    static SPEED: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *SPEED.get_or_init(|| std::env::var("MADBUS_WS_SPEED").map_or(60.0, |s| s.parse().unwrap()))
+}
 /// About this many clients per level record every event's lag; the others only count.
 const SAMPLED: usize = 100;
 const WARMUP: Duration = Duration::from_secs(3);
@@ -86,7 +90,8 @@ async fn client(
         stats.dropped.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let subscribe = serde_json::json!({"action": "subscribe", "line_ids": lines, "batched": batched});
+    let subscribe =
+        serde_json::json!({"action": "subscribe", "line_ids": lines, "batched": batched});
     if ws
         .send(Message::Text(subscribe.to_string().into()))
         .await
@@ -112,7 +117,11 @@ async fn client(
                     && let Some(sim) = event_time(&text)
                 {
                     let now = wall_ms();
-                    stats.offsets.lock().unwrap().push((now, now - sim / SPEED));
+                    stats
+                        .offsets
+                        .lock()
+                        .unwrap()
+                        .push((now, now - sim / speed()));
                 }
             }
             Message::Close(_) => break,
@@ -233,7 +242,8 @@ fn start_servers(topology: Topology, batched: bool) -> Servers {
         .output()
         .unwrap();
     let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let sim_args = ["--backfill", "10m", "--speed", "60"];
+    let speed = speed().to_string();
+    let sim_args = ["--backfill", "10m", "--speed", speed.as_str()];
     let (children, client_addrs) = match topology {
         Topology::Single => {
             let addr = "127.0.0.1:18098".to_string();
@@ -247,7 +257,13 @@ fn start_servers(topology: Topology, batched: bool) -> Servers {
             let lines = serde_json::to_string(&line_ids()).unwrap();
             let mut node = Command::new("node")
                 .arg(script)
-                .args([&format!("ws://{upstream}/ws"), &key, "bench", "18102", &lines])
+                .args([
+                    &format!("ws://{upstream}/ws"),
+                    &key,
+                    "bench",
+                    "18102",
+                    &lines,
+                ])
                 .arg(batched.to_string())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
@@ -311,9 +327,11 @@ struct Row {
 }
 
 fn list(var: &str, default: &str) -> Vec<String> {
-    (std::env::var(var).unwrap_or_else(|_| default.into()).split(','))
-        .map(|t| t.trim().to_string())
-        .collect()
+    (std::env::var(var)
+        .unwrap_or_else(|_| default.into())
+        .split(','))
+    .map(|t| t.trim().to_string())
+    .collect()
 }
 
 fn main() {
@@ -386,8 +404,9 @@ fn run(topology: Topology, batched: bool, levels: &[usize]) -> Vec<Row> {
         Topology::Nats => "simulator + 2 API processes over NATS, clients split between them",
     };
     println!(
-        "\n## WebSocket fan-out: {name} ({} cores, --speed 60, every line, positions + arrivals, {})\n",
+        "\n## WebSocket fan-out: {name} ({} cores, --speed {}, every line, positions + arrivals, {})\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        speed(),
         if batched { "batched" } else { "per-bus" }
     );
     println!("Servers idle: {idle_rss:.0} MB resident.\n");

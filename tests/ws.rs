@@ -306,7 +306,10 @@ async fn batched_positions_are_the_same_positions_in_fewer_messages() {
         let line = frame["line_id"].as_str().unwrap();
         assert!(["L1", "L2"].contains(&line), "{frame}");
         for p in frame["data"].as_array().unwrap() {
-            assert_eq!(p["line_id"], line, "a frame holds its line's buses: {frame}");
+            assert_eq!(
+                p["line_id"], line,
+                "a frame holds its line's buses: {frame}"
+            );
             in_frames += 1;
             let t = p["time"].as_str().unwrap();
             if (*first..=*last).contains(&t) {
@@ -316,14 +319,21 @@ async fn batched_positions_are_the_same_positions_in_fewer_messages() {
         }
     }
     assert!(compared >= 10, "{compared} positions compared");
-    let messages = frames.iter().filter(|f| f["type"] == "bus.positions").count();
+    let messages = frames
+        .iter()
+        .filter(|f| f["type"] == "bus.positions")
+        .count();
     assert!(
         messages * 2 <= in_frames,
         "{messages} messages for {in_frames} positions: several buses per message"
     );
 
     // Back to one message per bus.
-    send(&mut batched, json!({"action": "subscribe", "batched": false})).await;
+    send(
+        &mut batched,
+        json!({"action": "subscribe", "batched": false}),
+    )
+    .await;
     assert_eq!(next_reply(&mut batched).await["batched"], false);
     let events = events_for(&mut batched, Duration::from_secs(1)).await;
     assert!(events.iter().any(|e| e["type"] == "bus.position.updated"));

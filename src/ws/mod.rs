@@ -25,7 +25,9 @@ const READ_BUFFER: usize = 4 * 1024;
 /// Events are written through this buffer; a step's events (about 8 KiB for the default
 /// network) go out in one or two writes.
 const WRITE_BUFFER: usize = 16 * 1024;
-const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+/// What may wait for one client that does not read: a second or so of every line's events.
+/// Past it the client is dropped, so 10,000 stalled clients hold 2.5 GiB at most.
+const MAX_WRITE_BUFFER: usize = 256 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct WsConfig {
