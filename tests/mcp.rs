@@ -304,13 +304,7 @@ fn initialize() -> Value {
 
 /// POSTs an `initialize` to /mcp with a valid key and the given extra headers.
 async fn raw_initialize(server: &TestServer, key: &str, headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut request = server
-        .client
-        .post(server.url("/mcp"))
-        .header("x-api-key", key)
-        .header("x-group-name", GROUP)
-        .header("accept", "application/json, text/event-stream")
-        .json(&initialize());
+    let mut request = server.mcp_post(key, GROUP).json(&initialize());
     for (k, v) in headers {
         request = request.header(*k, *v);
     }

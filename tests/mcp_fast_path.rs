@@ -34,11 +34,7 @@ async fn send(
     });
     let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
     let mut request = server
-        .client
-        .post(server.url("/mcp"))
-        .header("x-api-key", key)
-        .header("x-group-name", GROUP)
-        .header("accept", "application/json, text/event-stream")
+        .mcp_post(key, GROUP)
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", method)
         .json(&body);

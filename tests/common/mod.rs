@@ -113,6 +113,15 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// A POST to `/mcp` with the two auth headers and the `Accept` MCP asks for.
+    pub fn mcp_post(&self, key: &str, group: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.url("/mcp"))
+            .header("x-api-key", key)
+            .header("x-group-name", group)
+            .header("accept", "application/json, text/event-stream")
+    }
+
     /// GET with the two auth headers.
     pub async fn get(&self, path: &str, key: &str, group: &str) -> reqwest::Response {
         self.client
