@@ -219,7 +219,7 @@ impl Batch {
                     }
                 }
             }
-            let frame = |(i, data): (usize, Vec<BusPositionView>)| {
+            let frame = |i: usize, data| {
                 let message = LinePositions {
                     kind: "bus.positions",
                     line_id: network.lines[i].id.as_str(),
@@ -228,7 +228,7 @@ impl Batch {
                 serde_json::to_string(&message).expect("views serialise to JSON")
             };
             (per_line.into_iter().enumerate())
-                .map(|(i, data)| (!data.is_empty()).then(|| frame((i, data)).into()))
+                .map(|(i, data)| (!data.is_empty()).then(|| frame(i, data).into()))
                 .collect()
         })
     }

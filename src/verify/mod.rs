@@ -1,4 +1,4 @@
-//! `madbus verify`: the deployment checklist (`reference/deployment-checklist.md`, SPEC §6)
+//! `madbus verify`: the original system's deployment checklist (SPEC §6)
 //! as one command. Every check talks to a running madbus over the network, as the
 //! checklist's curl and hey commands did, and reports pass or fail with what it measured;
 //! a failure says what was expected and what was seen.
