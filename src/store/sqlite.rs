@@ -154,28 +154,50 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let path = self.path.clone();
         let pool = Arc::clone(&self.readers);
         let permit = Arc::clone(&pool.permits)
             .acquire_owned()
             .await
             .map_err(backend)?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let conn = match idle {
-                Some(c) => c,
-                None => open_reader(&path)?,
-            };
-            let result = f(&conn).map_err(backend);
-            pool.idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
-            result
-        })
-        .await
-        .map_err(backend)?
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || pool.run(&path, permit, f))
+            .await
+            .map_err(backend)?
+    }
+
+    /// Runs a point read (one index seek, a few microseconds) on the calling thread when
+    /// a connection is idle: handing it to the blocking pool and back cost more than the
+    /// read (as-of went from 0.54x to 0.70x of latest's requests/s).
+    async fn point_read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match Arc::clone(&self.readers.permits).try_acquire_owned() {
+            Ok(permit) => self.readers.run(&self.path, permit, f),
+            Err(_) => self.read(f).await,
+        }
+    }
+}
+
+impl ReaderPool {
+    /// Runs `f` on an idle connection (opened if none is), holding one of the permits.
+    fn run<T>(
+        &self,
+        path: &Path,
+        _permit: tokio::sync::OwnedSemaphorePermit,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => open_reader(path)?,
+        };
+        let result = f(&conn).map_err(backend);
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+        result
     }
 }
 
@@ -520,7 +542,7 @@ impl Store for SqliteStore {
         at: Millis,
     ) -> Result<Option<Record>, StoreError> {
         let id = id.to_string();
-        self.read(move |conn| {
+        self.point_read(move |conn| {
             let l = layout(series);
             let mut st = conn.prepare_cached(&as_of_sql(&l))?;
             st.query_row(&*key_params(series, &id, &[(":at", &at.0)]), |r| {
