@@ -206,4 +206,11 @@ impl Records {
         self.sensors.append(&mut other.sensors);
         self.arrivals.append(&mut other.arrivals);
     }
+    /// The positions in key order (bus, then time): stores write them so, so consecutive
+    /// rows land on the same index pages.
+    pub fn positions_by_key(&self) -> Vec<&BusPosition> {
+        let mut positions: Vec<&BusPosition> = self.positions.iter().collect();
+        positions.sort_unstable_by_key(|p| (p.bus_id.as_str(), p.time.0));
+        positions
+    }
 }

@@ -276,10 +276,7 @@ fn write_batch(tx: &Transaction, batch: &Batch) -> rusqlite::Result<u64> {
         let mut st = tx.prepare_cached(
             "INSERT OR IGNORE INTO bus_positions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?;
-        // In key order, so consecutive rows land on the same leaf pages.
-        let mut positions: Vec<&BusPosition> = batch.records.positions.iter().collect();
-        positions.sort_unstable_by_key(|p| (p.bus_id.as_str(), p.time.0));
-        for p in positions {
+        for p in batch.records.positions_by_key() {
             written += st.execute(params![
                 p.bus_id.as_str(),
                 p.time.0,
