@@ -84,6 +84,26 @@ impl ReaderPool {
             permits: Arc::new(tokio::sync::Semaphore::new(READ_POOL)),
         })
     }
+
+    /// Runs `f` on an idle connection (opened if none is), holding one of the permits.
+    fn run<T>(
+        &self,
+        path: &Path,
+        _permit: tokio::sync::OwnedSemaphorePermit,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => open_reader(path)?,
+        };
+        let result = f(&conn).map_err(backend);
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+        result
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -176,28 +196,6 @@ impl SqliteStore {
             Ok(permit) => self.readers.run(&self.path, permit, f),
             Err(_) => self.read(f).await,
         }
-    }
-}
-
-impl ReaderPool {
-    /// Runs `f` on an idle connection (opened if none is), holding one of the permits.
-    fn run<T>(
-        &self,
-        path: &Path,
-        _permit: tokio::sync::OwnedSemaphorePermit,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => open_reader(path)?,
-        };
-        let result = f(&conn).map_err(backend);
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(conn);
-        result
     }
 }
 
@@ -476,7 +474,7 @@ fn parse_id<K>(s: &str) -> rusqlite::Result<Id<K>> {
     Id::parse(s).map_err(|_| corrupt("id", s))
 }
 
-/// Named parameters for a series' key, followed by `rest`.
+/// The row of a series' entity at or before `:at`.
 fn as_of_sql(l: &Layout) -> String {
     format!(
         "SELECT {} FROM {} WHERE {} AND t <= :at ORDER BY t DESC LIMIT 1",
@@ -484,6 +482,7 @@ fn as_of_sql(l: &Layout) -> String {
     )
 }
 
+/// Named parameters for a series' key, followed by `rest`.
 fn key_params<'a>(
     series: Series,
     id: &'a dyn ToSql,
