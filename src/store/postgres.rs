@@ -2,7 +2,10 @@
 //! The same contract as SQLite (`tests/store_contract.rs` runs against both). Writes are one
 //! transaction per batch, one binary COPY per series, idempotent (rows already stored, as
 //! in a retried batch, are kept: such a series goes through a staging table and `ON CONFLICT
-//! DO NOTHING` on (entity, time)), with the world state in the same transaction. Migrations run under an advisory lock, so whoever starts first applies them.
+//! DO NOTHING` on (entity, time)), with the world state in the same transaction. A large
+//! batch (a backfill's) sends half its rows through a second transaction committed just
+//! before: rows may be stored ahead of the world state, never the world state ahead of rows.
+//! Migrations run under an advisory lock, so whoever starts first applies them.
 //! One simulator writes at a time: it holds a session advisory lock on a connection of its
 //! own (released by PostgreSQL when that connection goes, kill -9 or a lost machine
 //! included: keepalives notice within seconds) and a fencing epoch that every write checks,
