@@ -73,13 +73,15 @@ pub struct SqliteStore {
 
 /// Idle read connections, and one permit per connection that may be in use.
 struct ReaderPool {
+    path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl ReaderPool {
-    fn new() -> Arc<Self> {
+    fn new(path: PathBuf) -> Arc<Self> {
         Arc::new(Self {
+            path,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(tokio::sync::Semaphore::new(READ_POOL)),
         })
@@ -88,14 +90,13 @@ impl ReaderPool {
     /// Runs `f` on an idle connection (opened if none is), holding one of the permits.
     fn run<T>(
         &self,
-        path: &Path,
         _permit: tokio::sync::OwnedSemaphorePermit,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match idle {
             Some(c) => c,
-            None => open_reader(path)?,
+            None => open_reader(&self.path)?,
         };
         let result = f(&conn).map_err(backend);
         self.idle
@@ -133,9 +134,9 @@ impl SqliteStore {
         keep_plans(&conn)?;
         migrate(&mut conn)?;
         Ok(Self {
+            readers: ReaderPool::new(path.clone()),
             path,
             writer: Arc::new(Mutex::new(conn)),
-            readers: ReaderPool::new(),
         })
     }
 
@@ -159,9 +160,9 @@ impl SqliteStore {
             )));
         }
         Ok(Self {
+            readers: ReaderPool::new(path.clone()),
             path,
             writer: Arc::new(Mutex::new(conn)),
-            readers: ReaderPool::new(),
         })
     }
 
@@ -179,8 +180,7 @@ impl SqliteStore {
             .acquire_owned()
             .await
             .map_err(backend)?;
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || pool.run(&path, permit, f))
+        tokio::task::spawn_blocking(move || pool.run(permit, f))
             .await
             .map_err(backend)?
     }
@@ -193,7 +193,7 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         match Arc::clone(&self.readers.permits).try_acquire_owned() {
-            Ok(permit) => self.readers.run(&self.path, permit, f),
+            Ok(permit) => self.readers.run(permit, f),
             Err(_) => self.read(f).await,
         }
     }

@@ -250,14 +250,6 @@ async fn act(query: &Query, sub: &mut Subscription, text: &str) -> Vec<String> {
         Err(e) => return vec![ServerMessage::error(e).to_json()],
     };
     let (action, line_ids, topics, adding) = match message {
-        ClientMessage::Subscribe {
-            batched: Some(batched),
-            line_ids,
-            topics,
-        } => {
-            sub.batched = batched;
-            ("subscribe", line_ids, topics, true)
-        }
         ClientMessage::Ping => {
             let ack = ServerMessage::Ack {
                 action: "ping",
@@ -271,8 +263,15 @@ async fn act(query: &Query, sub: &mut Subscription, text: &str) -> Vec<String> {
             return vec![ack.to_json()];
         }
         ClientMessage::Subscribe {
-            line_ids, topics, ..
-        } => ("subscribe", line_ids, topics, true),
+            line_ids,
+            topics,
+            batched,
+        } => {
+            if let Some(batched) = batched {
+                sub.batched = batched;
+            }
+            ("subscribe", line_ids, topics, true)
+        }
         ClientMessage::Unsubscribe { line_ids, topics } => ("unsubscribe", line_ids, topics, false),
     };
     let (lines, invalid_line_ids) = resolve_lines(query, &line_ids);
