@@ -95,6 +95,9 @@ pub struct ServeArgs {
     /// Largest request line plus headers, in bytes (more gets 431).
     #[arg(long, env = "MADBUS_MAX_HEADER_BYTES", default_value_t = 32_768)]
     max_header_bytes: usize,
+    /// Threads that serve connections, each with its own event loop (default: one per core).
+    #[arg(long, env = "MADBUS_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    http_threads: Option<u16>,
     /// On SIGTERM, how long requests in flight and open connections get to finish.
     #[arg(long, env = "MADBUS_SHUTDOWN_TIMEOUT", default_value = "5s")]
     shutdown_timeout: Duration,
@@ -183,12 +186,18 @@ pub fn run(args: ServeArgs) -> ExitCode {
             body_limit_bytes: args.max_body,
             request_timeout: args.request_timeout.as_std(),
         },
-        server: ServerLimits {
-            header_read_timeout: args.header_read_timeout.as_std(),
-            idle_timeout: args.idle_timeout.as_std(),
-            max_connections: args.max_connections,
-            max_header_bytes: args.max_header_bytes,
-            drain_timeout: args.shutdown_timeout.as_std(),
+        server: {
+            let defaults = ServerLimits::default();
+            ServerLimits {
+                header_read_timeout: args.header_read_timeout.as_std(),
+                idle_timeout: args.idle_timeout.as_std(),
+                max_connections: args.max_connections,
+                max_header_bytes: args.max_header_bytes,
+                drain_timeout: args.shutdown_timeout.as_std(),
+                connection_threads: args
+                    .http_threads
+                    .map_or(defaults.connection_threads, usize::from),
+            }
         },
         shared_key,
         allowed_hosts: args.allowed_hosts,

@@ -45,6 +45,8 @@ pub struct ServerLimits {
     pub max_header_bytes: usize,
     /// How long a stop waits for requests in flight and open sockets.
     pub drain_timeout: Duration,
+    /// Threads that serve connections, each with its own event loop.
+    pub connection_threads: usize,
 }
 
 impl Default for ServerLimits {
@@ -55,6 +57,7 @@ impl Default for ServerLimits {
             max_connections: 20_000,
             max_header_bytes: 32 * 1024,
             drain_timeout: Duration::from_secs(5),
+            connection_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -69,6 +72,13 @@ pub async fn serve(
     let max = effective_max_connections(limits.max_connections);
     let sockets = Arc::new(Semaphore::new(max));
     let pressure = Arc::new(Pressure::default());
+    let mut threads = match ConnectionThreads::start(limits.connection_threads.max(1)) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the connection threads; connections run on the main runtime");
+            None
+        }
+    };
     let mut warned_at: Option<Instant> = None;
     let mut warn = |message: &str, error: Option<&std::io::Error>| {
         if warned_at.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
@@ -111,7 +121,10 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
+        let task = connection(
             stream,
             peer,
             permit,
@@ -119,7 +132,11 @@ pub async fn serve(
             limits.clone(),
             Arc::clone(&pressure),
             shutdown.clone(),
-        ));
+        );
+        match threads.as_mut() {
+            Some(t) => t.spawn(task),
+            None => drop(tokio::spawn(task)),
+        }
     }
     drop(listener);
     // Every socket gives its permit back when it closes, WebSockets included.
@@ -130,6 +147,83 @@ pub async fn serve(
             open = max - sockets.available_permits(),
             "connections still open at the drain deadline are cut"
         ),
+    }
+    if let Some(t) = threads {
+        t.stop().await;
+    }
+}
+
+/// Threads that run connections, each with a single-threaded runtime of its own (nginx's
+/// model): a connection stays on the thread it was given, so no task moves between cores
+/// and no wake-up crosses them (BENCHMARKS.md measures it against one work-stealing runtime).
+struct ConnectionThreads {
+    runtimes: Vec<tokio::runtime::Handle>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    next: usize,
+    stop: CancellationToken,
+}
+
+impl ConnectionThreads {
+    fn start(count: usize) -> std::io::Result<Self> {
+        let mut started = Self {
+            runtimes: Vec::with_capacity(count),
+            threads: Vec::with_capacity(count),
+            next: 0,
+            stop: CancellationToken::new(),
+        };
+        for i in 0..count {
+            if let Err(e) = started.start_one(i) {
+                started.stop.cancel();
+                return Err(e);
+            }
+        }
+        Ok(started)
+    }
+
+    fn start_one(&mut self, i: usize) -> std::io::Result<()> {
+        let (runtime_tx, runtime_rx) = std::sync::mpsc::sync_channel(1);
+        let until = self.stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("madbus-http-{i}"))
+            .spawn(move || {
+                // Built and dropped here: dropping the runtime at the end drops the
+                // connections still on it (a runtime may not be dropped in async code).
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => {
+                        let _ = runtime_tx.send(Ok(runtime.handle().clone()));
+                        runtime.block_on(until.cancelled());
+                    }
+                    Err(e) => {
+                        let _ = runtime_tx.send(Err(e));
+                    }
+                }
+            })?;
+        let runtime = runtime_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("a connection thread ended as it started"))??;
+        self.runtimes.push(runtime);
+        self.threads.push(thread);
+        Ok(())
+    }
+
+    /// Runs `task` on the next thread in turn.
+    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.runtimes[self.next].spawn(task);
+        self.next = (self.next + 1) % self.runtimes.len();
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
     }
 }
 
@@ -307,7 +401,7 @@ async fn expiry(watch: &Watch, limits: &ServerLimits, pressure: &Pressure) -> Ex
 }
 
 async fn connection(
-    stream: TcpStream,
+    stream: std::net::TcpStream,
     peer: SocketAddr,
     permit: OwnedSemaphorePermit,
     app: Router,
@@ -315,6 +409,9 @@ async fn connection(
     pressure: Arc<Pressure>,
     shutdown: CancellationToken,
 ) {
+    let Ok(stream) = TcpStream::from_std(stream) else {
+        return;
+    };
     let watch = Arc::new(Watch::new());
     let io = Watched {
         inner: stream,
