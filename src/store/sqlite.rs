@@ -16,7 +16,8 @@ use super::{
 };
 use crate::network::{BusId, Id};
 use crate::sim::{
-    BusArrival, BusPosition, DoorStatus, EntityType, LineWaiting, PeopleCount, SensorReading,
+    BusArrival, BusPosition, DoorStatus, EntityType, LineWaiting, PeopleCount, Records,
+    SensorReading,
 };
 use crate::time::Millis;
 
@@ -269,12 +270,27 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 fn write_batch(tx: &Transaction, batch: &Batch) -> rusqlite::Result<u64> {
+    let written = insert_rows(tx, &batch.records)?;
+    if let Some(cp) = &batch.checkpoint {
+        tx.prepare_cached(
+            "INSERT INTO world_state (id, t, state) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET t = excluded.t, state = excluded.state",
+        )?
+        .execute(params![cp.time.0, cp.state_json])?;
+    }
+    Ok(written)
+}
+
+/// Inserts `records` into the four series tables of `conn`; returns the rows written. Public
+/// for the backfill benchmark's baseline, which runs it on tables of the same columns
+/// without keys (the same rows, bound the same way).
+pub fn insert_rows(conn: &Connection, records: &Records) -> rusqlite::Result<u64> {
     let mut written = 0u64;
     {
-        let mut st = tx.prepare_cached(
+        let mut st = conn.prepare_cached(
             "INSERT OR IGNORE INTO bus_positions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?;
-        for p in batch.records.positions_by_key() {
+        for p in records.positions_by_key() {
             written += st.execute(params![
                 p.bus_id.as_str(),
                 p.time.0,
@@ -294,9 +310,9 @@ fn write_batch(tx: &Transaction, batch: &Batch) -> rusqlite::Result<u64> {
         }
     }
     {
-        let mut st = tx
+        let mut st = conn
             .prepare_cached("INSERT OR IGNORE INTO people_count VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-        for p in &batch.records.people {
+        for p in &records.people {
             let lines = p
                 .line_ids
                 .iter()
@@ -314,9 +330,9 @@ fn write_batch(tx: &Transaction, batch: &Batch) -> rusqlite::Result<u64> {
         }
     }
     {
-        let mut st =
-            tx.prepare_cached("INSERT OR IGNORE INTO sensors VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
-        for s in &batch.records.sensors {
+        let mut st = conn
+            .prepare_cached("INSERT OR IGNORE INTO sensors VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+        for s in &records.sensors {
             written += st.execute(params![
                 s.entity_type.as_str(),
                 &*s.entity_id,
@@ -329,10 +345,10 @@ fn write_batch(tx: &Transaction, batch: &Batch) -> rusqlite::Result<u64> {
         }
     }
     {
-        let mut st = tx.prepare_cached(
+        let mut st = conn.prepare_cached(
             "INSERT OR IGNORE INTO bus_arrivals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
-        for a in &batch.records.arrivals {
+        for a in &records.arrivals {
             written += st.execute(params![
                 a.bus_id.as_str(),
                 a.time.0,
@@ -347,13 +363,6 @@ fn write_batch(tx: &Transaction, batch: &Batch) -> rusqlite::Result<u64> {
                 a.delay_s,
             ])? as u64;
         }
-    }
-    if let Some(cp) = &batch.checkpoint {
-        tx.prepare_cached(
-            "INSERT INTO world_state (id, t, state) VALUES (1, ?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET t = excluded.t, state = excluded.state",
-        )?
-        .execute(params![cp.time.0, cp.state_json])?;
     }
     Ok(written)
 }
