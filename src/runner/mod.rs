@@ -15,10 +15,13 @@ use crate::sim::{Records, World};
 use crate::store::{Batch, Checkpoint, Store};
 use crate::time::{Duration, Millis};
 
-/// Rows gathered before a write when behind the clock (one transaction each).
-const BATCH_ROWS: usize = 50_000;
+/// Rows gathered before a write when behind the clock (one transaction each). Each
+/// transaction writes again the half-full page at every series key's insertion point, so
+/// fewer, larger ones backfill faster (BENCHMARKS.md); with [`WRITE_QUEUE`] this bounds the
+/// rows held in memory while backfilling to about four batches.
+const BATCH_ROWS: usize = 100_000;
 /// Batches waiting for the writer; a full queue slows the simulator, never memory.
-const WRITE_QUEUE: usize = 4;
+const WRITE_QUEUE: usize = 2;
 /// While the store is away the writer keeps taking batches, merged in order, up to this
 /// many rows (hours of live data for the default network, tens of MB); past it the
 /// simulator waits, and catches up once the store is back.
