@@ -21,7 +21,7 @@ use crate::runner::{self, RunnerConfig};
 use crate::sim::{SimConfig, World, WorldState};
 use crate::store::{Store, StoreUrl};
 use crate::time::{Duration, Millis};
-use crate::web::AppState;
+use crate::web::{AppParts, AppState};
 use std::io::IsTerminal;
 
 /// What a process does (`--role`).
@@ -209,7 +209,7 @@ impl Application {
             role,
             listener,
             gateway,
-            state: AppState {
+            state: AppState::from(AppParts {
                 query: Query::new(
                     Arc::clone(&network),
                     Arc::clone(&store),
@@ -223,7 +223,7 @@ impl Application {
                 feed,
                 started: Instant::now(),
                 closing: tokio_util::sync::CancellationToken::new(),
-            },
+            }),
             simulator,
             mcp: McpHttpConfig {
                 allowed_hosts: settings.allowed_hosts,

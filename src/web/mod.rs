@@ -15,9 +15,29 @@ use crate::network::Network;
 use crate::query::Query;
 use crate::store::Store;
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned for every layer that takes state on every request,
+/// so it is one reference count: cloning the parts (a dozen counts, and the cancellation
+/// token's lock) showed at the top of a request's profile once connections ran on every
+/// core at once (BENCHMARKS.md).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl From<AppParts> for AppState {
+    fn from(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     pub network: Arc<Network>,
     pub store: Arc<dyn Store>,
     pub live: Arc<LiveState>,
