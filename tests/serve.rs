@@ -354,6 +354,29 @@ fn a_server_that_cannot_start_changes_no_file() {
     assert!(!data.join("madbus.db-wal").exists());
 }
 
+#[test]
+fn connection_threads_must_be_at_least_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--http-threads",
+            "0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--http-threads"),
+        "{out:?}"
+    );
+    assert!(!dir.path().join("madbus.db").exists());
+}
+
 /// `PRAGMA integrity_check` of the store in `dir`.
 fn integrity(dir: &Path) -> String {
     let conn = rusqlite::Connection::open(dir.join("madbus.db")).unwrap();
