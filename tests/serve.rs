@@ -303,10 +303,12 @@ fn sigterm_answers_requests_in_flight_and_says_goodbye_to_websockets() {
     );
 }
 
-/// Runs `madbus serve` to its end (these refuse to start).
-fn serve_once(bind: &str, data: &Path) -> std::process::Output {
+/// Runs `madbus serve` with `extra` flags to its end (these refuse to start).
+fn serve_once(bind: &str, data: &Path, extra: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
-        .args(["serve", "--bind", bind, "--data-dir"])
+        .args(["serve", "--bind", bind])
+        .args(extra)
+        .arg("--data-dir")
         .arg(data)
         .output()
         .unwrap()
@@ -318,7 +320,7 @@ fn a_server_that_cannot_start_changes_no_file() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = serve_once(&taken.local_addr().unwrap().to_string(), &data);
+    let out = serve_once(&taken.local_addr().unwrap().to_string(), &data, &[]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("binding"),
@@ -340,7 +342,7 @@ fn a_server_that_cannot_start_changes_no_file() {
         .unwrap();
     }
     let before = std::fs::read(&db).unwrap();
-    let out = serve_once("127.0.0.1:0", &data);
+    let out = serve_once("127.0.0.1:0", &data, &[]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("newer"),
@@ -357,18 +359,7 @@ fn a_server_that_cannot_start_changes_no_file() {
 #[test]
 fn connection_threads_must_be_at_least_one() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madbus"))
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--http-threads",
-            "0",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = serve_once("127.0.0.1:0", dir.path(), &["--http-threads", "0"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--http-threads"),

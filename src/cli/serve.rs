@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use crate::app::{Application, Role, Settings};
 use crate::feed::FeedUrl;
-use crate::gateway::{GatewayConfig, ServerLimits};
+use crate::gateway::{GatewayConfig, ServerLimits, server};
 use crate::http::MapConfig;
 use crate::sim::SimConfig;
 use crate::store::StoreUrl;
@@ -186,18 +186,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
             body_limit_bytes: args.max_body,
             request_timeout: args.request_timeout.as_std(),
         },
-        server: {
-            let defaults = ServerLimits::default();
-            ServerLimits {
-                header_read_timeout: args.header_read_timeout.as_std(),
-                idle_timeout: args.idle_timeout.as_std(),
-                max_connections: args.max_connections,
-                max_header_bytes: args.max_header_bytes,
-                drain_timeout: args.shutdown_timeout.as_std(),
-                connection_threads: args
-                    .http_threads
-                    .map_or(defaults.connection_threads, usize::from),
-            }
+        server: ServerLimits {
+            header_read_timeout: args.header_read_timeout.as_std(),
+            idle_timeout: args.idle_timeout.as_std(),
+            max_connections: args.max_connections,
+            max_header_bytes: args.max_header_bytes,
+            drain_timeout: args.shutdown_timeout.as_std(),
+            connection_threads: args
+                .http_threads
+                .map_or_else(server::one_per_core, usize::from),
         },
         shared_key,
         allowed_hosts: args.allowed_hosts,

@@ -57,9 +57,14 @@ impl Default for ServerLimits {
             max_connections: 20_000,
             max_header_bytes: 32 * 1024,
             drain_timeout: Duration::from_secs(5),
-            connection_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            connection_threads: one_per_core(),
         }
     }
+}
+
+/// The default number of connection threads.
+pub fn one_per_core() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Serves `app` on `listener` until `shutdown` is cancelled, then drains.
@@ -121,8 +126,13 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let Ok(stream) = stream.into_std() else {
-            continue;
+        // Taken off this runtime's reactor, to be registered with its thread's.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, %peer, "dropping a connection that cannot move");
+                continue;
+            }
         };
         let task = connection(
             stream,
@@ -409,8 +419,12 @@ async fn connection(
     pressure: Arc<Pressure>,
     shutdown: CancellationToken,
 ) {
-    let Ok(stream) = TcpStream::from_std(stream) else {
-        return;
+    let stream = match TcpStream::from_std(stream) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(error = %e, %peer, "dropping a connection that cannot be registered");
+            return;
+        }
     };
     let watch = Arc::new(Watch::new());
     let io = Watched {
