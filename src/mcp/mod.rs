@@ -68,11 +68,17 @@ pub fn router(
         query: query.clone(),
         hosts: fast::Hosts::new(&config.allowed_hosts, any(&config.allowed_hosts)),
     });
-    let service = StreamableHttpService::new(
+    let rmcp = Arc::new(StreamableHttpService::new(
         move || Ok(McpServer::new(query.clone())),
         Arc::new(LocalSessionManager::default()),
         http,
-    );
+    ));
+    // The route clones its service for every request; rmcp's (and its configuration's
+    // strings) is cloned only for the requests the fast path leaves to it.
+    let service = tower::service_fn(move |request| {
+        let rmcp = StreamableHttpService::clone(&rmcp);
+        tower::ServiceExt::oneshot(rmcp, request)
+    });
     let checked = tower::ServiceBuilder::new()
         .layer(axum::middleware::from_fn(move |req, next| {
             jsonrpc::check_body(Arc::clone(&gate), req, next)
