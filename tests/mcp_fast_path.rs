@@ -27,11 +27,7 @@ async fn send(
     origin: bool,
 ) -> Answer {
     let mut params = params;
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "diff", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {}
-    });
+    params["_meta"] = meta();
     let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
     let mut request = server
         .mcp_post(key, GROUP)
@@ -50,6 +46,15 @@ async fn send(
         content_type: r.headers()["content-type"].to_str().unwrap().to_string(),
         body: r.json().await.unwrap(),
     }
+}
+
+/// The per-request `_meta` the 2026-07-28 revision asks for.
+fn meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "diff", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    })
 }
 
 /// `madbus_mcp_requests_total` by path: (fast, rmcp).
@@ -200,5 +205,20 @@ async fn fast_path_answers_as_rmcp_does() {
     let after_unusual = paths(&server, &key).await;
     assert_eq!(after_unusual.0, after.0, "an unknown tool is rmcp's");
     assert_eq!(after_unusual.1, after.1 + 1);
+
+    // So is a request with a member the fast path does not read, whatever rmcp makes of it.
+    let extra = server
+        .mcp_post(&key, GROUP)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list")
+        .json(&json!({"jsonrpc": "2.0", "id": 100, "method": "tools/list",
+            "params": {"_meta": meta()}, "extra": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(extra.status().as_u16() < 500, "{}", extra.status());
+    let after_extra = paths(&server, &key).await;
+    assert_eq!(after_extra.0, after.0, "an unknown member is rmcp's");
+    assert_eq!(after_extra.1, after.1 + 2);
     server.stop().await;
 }
