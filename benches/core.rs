@@ -72,9 +72,7 @@ fn raw_insert_same_rows(store_dir: &std::path::Path) -> (f64, u64) {
         .unwrap();
     }
     conn.execute_batch("DETACH DATABASE store").unwrap();
-    let net = Arc::new(Network::default_network());
-    let start = Millis::now().saturating_sub(Duration::from_secs(5 * 86_400));
-    let mut world = World::new(net, SimConfig::default(), start);
+    let mut world = world_five_days_ago();
     let mut inserting = StdDuration::ZERO;
     let mut rows = 0;
     conn.execute_batch("BEGIN").unwrap();
@@ -106,10 +104,15 @@ fn count_rows(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-fn sim_only_5d() -> (f64, usize) {
+/// The default network's world, as a 5-day backfill starts it.
+fn world_five_days_ago() -> World {
     let net = Arc::new(Network::default_network());
     let start = Millis::now().saturating_sub(Duration::from_secs(5 * 86_400));
-    let mut world = World::new(net, SimConfig::default(), start);
+    World::new(net, SimConfig::default(), start)
+}
+
+fn sim_only_5d() -> (f64, usize) {
+    let mut world = world_five_days_ago();
     let started = Instant::now();
     let mut rows = 0;
     let mut buf = Records::default();
