@@ -373,18 +373,42 @@ struct Layout {
     table: &'static str,
     /// Condition on `:id` (and `:kind` for sensors).
     key: &'static str,
+    /// The row of the entity at or before `:at`: written out at compile time, since an
+    /// as-of is a hot path and this text is also the statement cache's key.
+    as_of: &'static str,
     decode: fn(&rusqlite::Row) -> rusqlite::Result<Record>,
+}
+
+/// A [`Layout`] from its columns, table and key condition (literals).
+macro_rules! layout {
+    (columns: $columns:literal, table: $table:literal, key: $key:literal, decode: $decode:expr $(,)?) => {
+        Layout {
+            columns: $columns,
+            table: $table,
+            key: $key,
+            as_of: concat!(
+                "SELECT ",
+                $columns,
+                " FROM ",
+                $table,
+                " WHERE ",
+                $key,
+                " AND t <= :at ORDER BY t DESC LIMIT 1"
+            ),
+            decode: $decode,
+        }
+    };
 }
 
 fn layout(series: Series) -> Layout {
     match series {
-        Series::BusPositions => Layout {
+        Series::BusPositions => layout! {
             columns: "bus_id, t, line_id, latitude, longitude, speed_kmh, direction, passenger_count, next_stop_id, distance_to_next_stop_m, at_stop, in_service, trip_id, delay_s",
             table: "bus_positions",
             key: "bus_id = :id",
             decode: |r| decode_position(r).map(Record::Position),
         },
-        Series::PeopleCount => Layout {
+        Series::PeopleCount => layout! {
             columns: "stop_id, t, count, line_ids, waiting, gave_up",
             table: "people_count",
             key: "stop_id = :id",
@@ -408,7 +432,7 @@ fn layout(series: Series) -> Layout {
                 }))
             },
         },
-        Series::Sensors(_) => Layout {
+        Series::Sensors(_) => layout! {
             columns: "entity_type, entity_id, t, temperature, humidity, co2_level, door_status",
             table: "sensors",
             key: "entity_id = :id AND entity_type = :kind",
@@ -429,7 +453,7 @@ fn layout(series: Series) -> Layout {
                 }))
             },
         },
-        Series::BusArrivals => Layout {
+        Series::BusArrivals => layout! {
             columns: "bus_id, t, line_id, stop_id, direction, boarded, alighted, passengers_after, waiting_after, trip_id, delay_s",
             table: "bus_arrivals",
             key: "bus_id = :id",
@@ -481,14 +505,6 @@ fn corrupt(field: &str, value: &str) -> rusqlite::Error {
 
 fn parse_id<K>(s: &str) -> rusqlite::Result<Id<K>> {
     Id::parse(s).map_err(|_| corrupt("id", s))
-}
-
-/// The row of a series' entity at or before `:at`.
-fn as_of_sql(l: &Layout) -> String {
-    format!(
-        "SELECT {} FROM {} WHERE {} AND t <= :at ORDER BY t DESC LIMIT 1",
-        l.columns, l.table, l.key
-    )
 }
 
 /// Named parameters for a series' key, followed by `rest`.
@@ -549,7 +565,7 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.point_read(move |conn| {
             let l = layout(series);
-            let mut st = conn.prepare_cached(&as_of_sql(&l))?;
+            let mut st = conn.prepare_cached(l.as_of)?;
             st.query_row(&*key_params(series, &id, &[(":at", &at.0)]), |r| {
                 (l.decode)(r)
             })
@@ -776,7 +792,7 @@ mod tests {
         }
         let conn = store.readers.idle.lock().unwrap().pop().unwrap();
         let st = conn
-            .prepare_cached(&as_of_sql(&layout(Series::BusPositions)))
+            .prepare_cached(layout(Series::BusPositions).as_of)
             .unwrap();
         assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
