@@ -51,10 +51,7 @@ impl Millis {
 
     /// RFC 3339 in UTC with milliseconds and `Z`, e.g. `2026-11-25T08:00:00.000Z`.
     pub fn to_rfc3339(self) -> String {
-        match jiff::Timestamp::from_millisecond(self.0) {
-            Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-            Err(_) => format!("{}ms", self.0),
-        }
+        self.to_string()
     }
 
     /// The first and last instants a client may name, in either form: year 1 to the end of
@@ -83,9 +80,15 @@ impl Millis {
     }
 }
 
+/// As [`Millis::to_rfc3339`].
 impl fmt::Display for Millis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
+        match jiff::Timestamp::from_millisecond(self.0) {
+            // jiff's RFC 3339 printer with exactly three digits (not `strftime`, which
+            // interprets its pattern on every call).
+            Ok(ts) => write!(f, "{ts:.3}"),
+            Err(_) => write!(f, "{}ms", self.0),
+        }
     }
 }
 
@@ -204,5 +207,16 @@ mod tests {
         assert!(Millis::parse(&(last.0 + 1).to_string()).is_err());
         assert!(Millis::parse(&(first.0 - 1).to_string()).is_err());
         assert!(Millis::parse("9999-12-31T23:59:59Z").is_err());
+    }
+
+    proptest::proptest! {
+        /// Over the whole accepted range, the text is what `strftime` makes of the same
+        /// instant: always three fractional digits, four-digit years.
+        #[test]
+        fn prints_as_strftime_does(ms in Millis::accepted_range().0.0..=Millis::accepted_range().1.0) {
+            let ts = jiff::Timestamp::from_millisecond(ms).unwrap();
+            let expected = ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+            proptest::prop_assert_eq!(Millis(ms).to_rfc3339(), expected);
+        }
     }
 }

@@ -145,10 +145,11 @@ pub fn init_logging(to: LogTo) -> tracing_appender::non_blocking::WorkerGuard {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
+        .with_writer(writer.clone());
     if terminal {
         builder.init();
     } else {
+        crate::gateway::write_json_access_lines_to(writer.clone());
         builder
             .json()
             .flatten_event(true)

@@ -3,6 +3,7 @@
 //! log only). Failures count against the caller's address; accepted requests against the
 //! key's token bucket, with `RateLimit-*` headers and `Retry-After` on 429.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -62,7 +63,7 @@ const MAX_KEY_LEN: usize = 256;
 type Refused = (ErrorKind, String, &'static str);
 
 /// The key and group a request presents, checked for shape (not yet against the keys).
-fn credentials(request: &Request) -> Result<(String, String), Refused> {
+fn credentials(request: &Request) -> Result<(Cow<'_, str>, Cow<'_, str>), Refused> {
     let headers = request.headers();
     let query_allowed = request
         .extensions()
@@ -90,12 +91,12 @@ fn credentials(request: &Request) -> Result<(String, String), Refused> {
         (ErrorKind::Unauthorized, hint, reason)
     };
     let key = header(headers, "x-api-key")
-        .map(str::to_string)
-        .or_else(|| from_query("api_key"))
+        .map(Cow::Borrowed)
+        .or_else(|| from_query("api_key").map(Cow::Owned))
         .ok_or_else(|| unauthorized("x-api-key", "missing x-api-key"))?;
     let group = header(headers, "x-group-name")
-        .map(str::to_string)
-        .or_else(|| from_query("group_name"))
+        .map(Cow::Borrowed)
+        .or_else(|| from_query("group_name").map(Cow::Owned))
         .ok_or_else(|| unauthorized("x-group-name", "missing x-group-name"))?;
     if let Err(e) = crate::network::id::check_id(&group) {
         return Err((

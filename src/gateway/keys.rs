@@ -64,18 +64,24 @@ impl Refusal {
     }
 }
 
-/// Who a request is, once its key is accepted.
+/// Who a request is, once its key is accepted. Cheap to clone: every request carries one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// The key's id, or `shared` for the shared key.
-    pub key_id: String,
-    pub group: String,
+    pub key_id: Arc<str>,
+    pub group: Arc<str>,
+}
+
+/// A stored key, with the principal it makes.
+struct KnownKey {
+    record: ApiKeyRecord,
+    principal: Principal,
 }
 
 /// The keys the server accepts.
 pub struct KeyRing {
     store: Arc<dyn Store>,
-    by_hash: RwLock<HashMap<[u8; 32], ApiKeyRecord>>,
+    by_hash: RwLock<HashMap<[u8; 32], KnownKey>>,
     /// The one key every group may use (the original system's model), hashed.
     shared: Option<[u8; 32]>,
 }
@@ -95,7 +101,17 @@ impl KeyRing {
         let mut map = HashMap::with_capacity(records.len());
         for r in records {
             if let Some(h) = decode_hash(&r.hash) {
-                map.insert(h, r);
+                let principal = Principal {
+                    key_id: r.id.as_str().into(),
+                    group: r.group.as_str().into(),
+                };
+                map.insert(
+                    h,
+                    KnownKey {
+                        record: r,
+                        principal,
+                    },
+                );
             }
         }
         let n = map.len();
@@ -115,16 +131,16 @@ impl KeyRing {
         {
             return Ok(Principal {
                 key_id: "shared".into(),
-                group: group.to_string(),
+                group: group.into(),
             });
         }
         let keys = self.by_hash.read().unwrap_or_else(|p| p.into_inner());
-        let record = keys.get(&presented).ok_or(Refusal::Unknown)?;
+        let (stored, known) = keys.get_key_value(&presented).ok_or(Refusal::Unknown)?;
         // The map found it by hash; compare in constant time all the same.
-        let stored = decode_hash(&record.hash).ok_or(Refusal::Unknown)?;
         if !bool::from(stored.ct_eq(&presented)) {
             return Err(Refusal::Unknown);
         }
+        let record = &known.record;
         if record.revoked_at.is_some_and(|t| t <= now) {
             return Err(Refusal::Revoked);
         }
@@ -134,10 +150,7 @@ impl KeyRing {
         if record.group != group {
             return Err(Refusal::WrongGroup);
         }
-        Ok(Principal {
-            key_id: record.id.clone(),
-            group: record.group.clone(),
-        })
+        Ok(known.principal.clone())
     }
 }
 

@@ -2,6 +2,9 @@
 //! describes its own metrics (the runner, the feed, the WebSocket interface); the gateway's
 //! are described here.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use axum::http::header;
@@ -50,10 +53,93 @@ fn describe() {
     );
 }
 
+/// One route's request metrics, registered once per thread: a registry lookup hashes
+/// every label and allocates on each request.
+struct RouteMetrics {
+    /// The `route` label: the method and the router's template, e.g. `GET /lines`.
+    key: Rc<str>,
+    duration: metrics::Histogram,
+    by_status: Vec<(u16, metrics::Counter)>,
+}
+
+thread_local! {
+    /// By method, then route template: both come from fixed sets, so this stays small.
+    static ROUTES: RefCell<HashMap<&'static str, HashMap<Box<str>, RouteMetrics>>> =
+        RefCell::default();
+}
+
+/// Counts one request and records its latency; returns the route's label (`GET /lines`).
+pub fn record_request(
+    method: &'static str,
+    route: &str,
+    status: u16,
+    latency: std::time::Duration,
+) -> Rc<str> {
+    ROUTES.with_borrow_mut(|routes| {
+        let by_route = routes.entry(method).or_default();
+        if !by_route.contains_key(route) {
+            let key: Rc<str> = format!("{method} {route}").into();
+            let duration = metrics::histogram!(
+                "madbus_http_request_duration_seconds", "route" => key.to_string()
+            );
+            let stats = RouteMetrics {
+                key,
+                duration,
+                by_status: Vec::new(),
+            };
+            by_route.insert(route.into(), stats);
+        }
+        let stats = by_route.get_mut(route).expect("inserted above");
+        stats.duration.record(latency.as_secs_f64());
+        let requests = match stats.by_status.iter().position(|(s, _)| *s == status) {
+            Some(i) => &stats.by_status[i].1,
+            None => {
+                let counter = metrics::counter!(
+                    "madbus_http_requests_total",
+                    "route" => stats.key.to_string(),
+                    "status" => status.to_string()
+                );
+                stats.by_status.push((status, counter));
+                &stats.by_status[stats.by_status.len() - 1].1
+            }
+        };
+        requests.increment(1);
+        Rc::clone(&stats.key)
+    })
+}
+
 /// `GET /metrics`.
 pub async fn render() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle().render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_handles_count_every_request() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let latency = std::time::Duration::from_millis(2);
+        metrics::with_local_recorder(&recorder, || {
+            for status in [200, 200, 404] {
+                let key = record_request("GET", "/cache-test", status, latency);
+                assert_eq!(&*key, "GET /cache-test");
+            }
+            record_request("POST", "/cache-test", 200, latency);
+        });
+        let text = handle.render();
+        for series in [
+            r#"madbus_http_requests_total{route="GET /cache-test",status="200"} 2"#,
+            r#"madbus_http_requests_total{route="GET /cache-test",status="404"} 1"#,
+            r#"madbus_http_requests_total{route="POST /cache-test",status="200"} 1"#,
+            r#"madbus_http_request_duration_seconds_count{route="GET /cache-test"} 3"#,
+        ] {
+            assert!(text.contains(series), "{series} in {text}");
+        }
+    }
 }

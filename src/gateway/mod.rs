@@ -20,6 +20,7 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
+pub use access_log::write_json_access_lines_to;
 pub use auth::AuthFailure;
 pub use keys::{KeyRing, Principal};
 pub use server::ServerLimits;
@@ -75,7 +76,7 @@ fn quota(burst: u32, per_second: f64) -> Result<Quota, String> {
 pub struct Gateway {
     pub keys: KeyRing,
     config: GatewayConfig,
-    per_key: KeyedLimiter<String>,
+    per_key: KeyedLimiter<Arc<str>>,
     failures: KeyedLimiter<IpAddr>,
     /// Addresses over their failure budget, and until when.
     blocked: dashmap::DashMap<IpAddr, std::time::Instant>,

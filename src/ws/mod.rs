@@ -102,7 +102,7 @@ impl Connections {
 
     /// A slot for `who`, or why there is none.
     fn acquire(self: &Arc<Self>, who: &Principal) -> Result<Slot, String> {
-        let holder = (who.key_id.clone(), who.group.clone());
+        let holder = (who.key_id.to_string(), who.group.to_string());
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let total: usize = open.values().sum();
         if total >= self.config.max_connections {
