@@ -189,7 +189,6 @@ impl Line<'_> {
     /// The line as tracing-subscriber's flattened JSON writes it (same members, same order),
     /// so the fast path changes nothing a log reader sees.
     fn write_json(&self, now: jiff::Timestamp, out: &mut Vec<u8>) {
-        use std::io::Write;
         let string = |out: &mut Vec<u8>, name: &str, value: &str| {
             out.extend_from_slice(b",\"");
             out.extend_from_slice(name.as_bytes());
@@ -250,14 +249,10 @@ pub async fn access_log(mut request: Request, next: Next) -> Response {
         .unwrap_or_else(new_id);
     request.headers_mut().insert("x-request-id", id.clone());
     let method = request.method().clone();
-    let path = redacted_path(request.uri()).into_owned();
+    // Both are reference counted: kept whole until the line is written.
+    let uri = request.uri().clone();
+    let claimed_group = request.headers().get("x-group-name").cloned();
     let protocol = protocol(request.version());
-    let claimed_group = request
-        .headers()
-        .get("x-group-name")
-        .and_then(|v| v.to_str().ok())
-        .filter(|g| crate::network::id::check_id(g).is_ok())
-        .map(str::to_string);
     let ip = super::auth::client_ip(&request);
 
     let mut response = next.run(request).await;
@@ -283,15 +278,17 @@ pub async fn access_log(mut request: Request, next: Next) -> Response {
         request_time,
         method: &method,
         route_key: &route_key,
-        path: &path,
+        path: &redacted_path(&uri),
         status,
         protocol,
         response_length: length,
         latency_ms: (latency.as_secs_f64() * 100_000.0).round() / 100.0,
-        group: ext
-            .get::<Principal>()
-            .map(|p| &*p.group)
-            .or(claimed_group.as_deref()),
+        group: ext.get::<Principal>().map(|p| &*p.group).or_else(|| {
+            let claimed = claimed_group.as_ref()?.to_str().ok()?;
+            crate::network::id::check_id(claimed)
+                .is_ok()
+                .then_some(claimed)
+        }),
         error: ext.get::<ApiError>().map(|e| e.message.as_str()),
         authorizer: ext.get::<AuthFailure>().map(|f| f.0),
     }
