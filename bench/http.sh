@@ -19,23 +19,7 @@ H=(-H "x-api-key: $KEY" -H "x-group-name: bench")
 URL="http://127.0.0.1:$MADBUS_PORT/bus-position/B001?mode=latest"
 curl -sf "${H[@]}" "$URL" > "$OUT/www/bus-position/B001"
 
-cat > "$OUT/nginx.conf" <<CONF
-worker_processes auto;
-pid $PWD/$OUT/nginx.pid;
-error_log $PWD/$OUT/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log $PWD/$OUT/nginx-access.log;
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / { root $PWD/$OUT/www; default_type application/json; }
-  }
-}
-CONF
-nginx -c "$PWD/$OUT/nginx.conf"
-CLEANUP+=("kill \$(cat '$OUT/nginx.pid')")
-sleep 0.5
-
+start_nginx $NGINX_PORT
 
 wrk -t2 -c50 -d10s --latency "${H[@]}" "$URL" > "$OUT/wrk-madbus.txt"
 wrk -t2 -c50 -d10s --latency "http://127.0.0.1:$NGINX_PORT/bus-position/B001" > "$OUT/wrk-nginx.txt"

@@ -40,6 +40,29 @@ start_madbus() {
   return 1
 }
 
+# nginx serving the files under $OUT/www as JSON on PORT, with its access log on (the
+# baseline for REST): start_nginx PORT. Stopped on exit.
+start_nginx() {
+  local port=$1
+  cat > "$OUT/nginx.conf" <<CONF
+worker_processes auto;
+pid $PWD/$OUT/nginx.pid;
+error_log $PWD/$OUT/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log $PWD/$OUT/nginx-access.log;
+  server {
+    listen 127.0.0.1:$port;
+    location / { root $PWD/$OUT/www; default_type application/json; }
+  }
+}
+CONF
+  : > "$OUT/nginx-access.log"
+  nginx -c "$PWD/$OUT/nginx.conf"
+  CLEANUP+=("kill \$(cat '$OUT/nginx.pid')")
+  sleep 0.5
+}
+
 # Figures from the load tools' reports.
 rps() { awk '/Requests\/sec/ {print $2}' "$1"; }                        # wrk or hey
 wrk_p99() { awk '$1 == "99%" {print $2}' "$1"; }
