@@ -10,19 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-mkdir -p "$OUT/www/bus-position"
 need wrk:wrk hey:hey nginx:nginx-light
 MADBUS_PORT=18090
-NGINX_PORT=18091
-start_madbus $MADBUS_PORT 5d "$OUT/madbus.log"
-H=(-H "x-api-key: $KEY" -H "x-group-name: bench")
-URL="http://127.0.0.1:$MADBUS_PORT/bus-position/B001?mode=latest"
-curl -sf "${H[@]}" "$URL" > "$OUT/www/bus-position/B001"
-
-start_nginx $NGINX_PORT
+start_latest_pair $MADBUS_PORT 18091 5d "$OUT/madbus.log"
 
 wrk -t2 -c50 -d10s --latency "${H[@]}" "$URL" > "$OUT/wrk-madbus.txt"
-wrk -t2 -c50 -d10s --latency "http://127.0.0.1:$NGINX_PORT/bus-position/B001" > "$OUT/wrk-nginx.txt"
+wrk -t2 -c50 -d10s --latency "$NGINX_URL" > "$OUT/wrk-nginx.txt"
 hey -n 1000 -c 10 "${H[@]}" "$URL" > "$OUT/hey-madbus.txt"
 
 NOW=$(($(date +%s) * 1000))

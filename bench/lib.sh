@@ -63,6 +63,19 @@ CONF
   sleep 0.5
 }
 
+# The REST comparison's two servers: madbus (a BACKFILL store) and nginx serving madbus's
+# own latest answer for B001 as a static file. Sets H (the key headers), URL (madbus's
+# latest) and NGINX_URL. start_latest_pair MADBUS_PORT NGINX_PORT BACKFILL LOG
+start_latest_pair() {
+  mkdir -p "$OUT/www/bus-position"
+  start_madbus "$1" "$3" "$4"
+  H=(-H "x-api-key: $KEY" -H "x-group-name: bench")
+  URL="http://127.0.0.1:$1/bus-position/B001?mode=latest"
+  curl -sf "${H[@]}" "$URL" > "$OUT/www/bus-position/B001"
+  start_nginx "$2"
+  NGINX_URL="http://127.0.0.1:$2/bus-position/B001"
+}
+
 # Figures from the load tools' reports.
 rps() { awk '/Requests\/sec/ {print $2}' "$1"; }                        # wrk or hey
 wrk_p99() { awk '$1 == "99%" {print $2}' "$1"; }

@@ -7,21 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-mkdir -p "$OUT/www/bus-position"
 need wrk:wrk nginx:nginx-light
 ROUNDS=${1:-3}
-MADBUS_PORT=18092
-NGINX_PORT=18093
-start_madbus $MADBUS_PORT 1d "$OUT/rounds-madbus.log"
-H=(-H "x-api-key: $KEY" -H "x-group-name: bench")
-URL="http://127.0.0.1:$MADBUS_PORT/bus-position/B001?mode=latest"
-curl -sf "${H[@]}" "$URL" > "$OUT/www/bus-position/B001"
-start_nginx $NGINX_PORT
+start_latest_pair 18092 18093 1d "$OUT/rounds-madbus.log"
 echo "| round | madbus req/s | p99 | nginx req/s | p99 | ratio |"
 echo "|---|---|---|---|---|---|"
 for ((r = 1; r <= ROUNDS; r++)); do
   wrk -t2 -c50 -d10s --latency "${H[@]}" "$URL" > "$OUT/rounds-madbus.txt"
-  wrk -t2 -c50 -d10s --latency "http://127.0.0.1:$NGINX_PORT/bus-position/B001" > "$OUT/rounds-nginx.txt"
+  wrk -t2 -c50 -d10s --latency "$NGINX_URL" > "$OUT/rounds-nginx.txt"
   m=$(rps "$OUT/rounds-madbus.txt"); n=$(rps "$OUT/rounds-nginx.txt")
   echo "| $r | $m | $(wrk_p99 "$OUT/rounds-madbus.txt") | $n | $(wrk_p99 "$OUT/rounds-nginx.txt") | $(ratio "$m" "$n" '%.2f') |"
 done
