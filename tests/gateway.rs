@@ -479,3 +479,36 @@ fn no_secret_in_any_log_line() {
         }
     }
 }
+
+/// Access lines are written apart from tracing's formatting, but `RUST_LOG` still decides
+/// whether there are any.
+#[test]
+fn rust_log_turns_access_lines_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::ServerProcess::spawn_logging(
+        dir.path(),
+        &["--backfill", "10m"],
+        "info,madbus::access=off",
+    );
+    let livez = format!("http://{}/livez", server.addr);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async { reqwest::get(&livez).await.unwrap().status() });
+    assert_eq!(status, 200);
+    let (exit, lines) = server.terminate();
+    assert!(exit.success());
+    assert!(
+        lines.iter().any(|l| l.contains("\"listening\"")),
+        "other info lines stay on"
+    );
+    let access: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("\"routeKey\""))
+        .collect();
+    assert!(
+        access.is_empty(),
+        "access lines despite RUST_LOG: {access:?}"
+    );
+}

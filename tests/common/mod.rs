@@ -225,6 +225,11 @@ impl ServerProcess {
     /// Starts `madbus serve --bind 127.0.0.1:0 --data-dir DIR ARGS...` (debug logs) and waits for its
     /// "listening" log line (logs are JSON lines off a terminal).
     pub fn spawn(data_dir: &std::path::Path, args: &[&str]) -> Self {
+        Self::spawn_logging(data_dir, args, "debug")
+    }
+
+    /// As [`ServerProcess::spawn`], with `RUST_LOG` set to `filter`.
+    pub fn spawn_logging(data_dir: &std::path::Path, args: &[&str], filter: &str) -> Self {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
         let mut command = Command::new(env!("CARGO_BIN_EXE_madbus"));
@@ -237,7 +242,7 @@ impl ServerProcess {
         }
         let mut child = command
             // Everything the server says, so tests can check all of it.
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", filter)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
