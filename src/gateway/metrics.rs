@@ -62,10 +62,65 @@ struct RouteMetrics {
     by_status: Vec<(u16, metrics::Counter)>,
 }
 
+impl RouteMetrics {
+    fn new(method: &'static str, route: &str) -> Self {
+        let key: Rc<str> = format!("{method} {route}").into();
+        let duration = metrics::histogram!(
+            "madbus_http_request_duration_seconds", "route" => key.to_string()
+        );
+        Self {
+            key,
+            duration,
+            by_status: Vec::new(),
+        }
+    }
+
+    /// The request counter for `status`, registered on first use.
+    fn requests(&mut self, status: u16) -> &metrics::Counter {
+        let i = match self.by_status.iter().position(|(s, _)| *s == status) {
+            Some(i) => i,
+            None => {
+                let counter = metrics::counter!(
+                    "madbus_http_requests_total",
+                    "route" => self.key.to_string(),
+                    "status" => status.to_string()
+                );
+                self.by_status.push((status, counter));
+                self.by_status.len() - 1
+            }
+        };
+        &self.by_status[i].1
+    }
+}
+
+/// A thread's route metrics. Methods and route templates come from fixed sets, so this
+/// stays small.
+#[derive(Default)]
+struct RouteTable {
+    /// By method, then route template: where the route's metrics are.
+    index: HashMap<&'static str, HashMap<Box<str>, usize>>,
+    routes: Vec<RouteMetrics>,
+}
+
+impl RouteTable {
+    /// The metrics of `method route`, registered on first use (one lookup otherwise).
+    fn get(&mut self, method: &'static str, route: &str) -> &mut RouteMetrics {
+        let known = self.index.get(method).and_then(|r| r.get(route)).copied();
+        let i = known.unwrap_or_else(|| {
+            self.routes.push(RouteMetrics::new(method, route));
+            let i = self.routes.len() - 1;
+            self.index
+                .entry(method)
+                .or_default()
+                .insert(route.into(), i);
+            i
+        });
+        &mut self.routes[i]
+    }
+}
+
 thread_local! {
-    /// By method, then route template: both come from fixed sets, so this stays small.
-    static ROUTES: RefCell<HashMap<&'static str, HashMap<Box<str>, RouteMetrics>>> =
-        RefCell::default();
+    static ROUTES: RefCell<RouteTable> = RefCell::default();
 }
 
 /// Counts one request and records its latency; returns the route's label (`GET /lines`).
@@ -75,35 +130,10 @@ pub fn record_request(
     status: u16,
     latency: std::time::Duration,
 ) -> Rc<str> {
-    ROUTES.with_borrow_mut(|routes| {
-        let by_route = routes.entry(method).or_default();
-        if !by_route.contains_key(route) {
-            let key: Rc<str> = format!("{method} {route}").into();
-            let duration = metrics::histogram!(
-                "madbus_http_request_duration_seconds", "route" => key.to_string()
-            );
-            let stats = RouteMetrics {
-                key,
-                duration,
-                by_status: Vec::new(),
-            };
-            by_route.insert(route.into(), stats);
-        }
-        let stats = by_route.get_mut(route).expect("inserted above");
+    ROUTES.with_borrow_mut(|table| {
+        let stats = table.get(method, route);
         stats.duration.record(latency.as_secs_f64());
-        let requests = match stats.by_status.iter().position(|(s, _)| *s == status) {
-            Some(i) => &stats.by_status[i].1,
-            None => {
-                let counter = metrics::counter!(
-                    "madbus_http_requests_total",
-                    "route" => stats.key.to_string(),
-                    "status" => status.to_string()
-                );
-                stats.by_status.push((status, counter));
-                &stats.by_status[stats.by_status.len() - 1].1
-            }
-        };
-        requests.increment(1);
+        stats.requests(status).increment(1);
         Rc::clone(&stats.key)
     })
 }
