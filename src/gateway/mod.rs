@@ -122,21 +122,24 @@ impl Gateway {
     }
 
     /// Wraps `routes` (public and protected, with `protect` already applied to the latter)
-    /// in the gateway's layers. Layers added later run first.
-    pub fn wrap(self: &Arc<Self>, routes: Router) -> Router {
-        routes
-            .layer(axum::middleware::from_fn(access_log::tag_route))
+    /// in the gateway's layers, the first listed running first. They go around the router
+    /// as one stack rather than on each route: a per-route layer is a boxed service of its
+    /// own, and each middleware cloned every box below it on every request.
+    pub fn wrap(self: &Arc<Self>, routes: Router) -> impl server::App {
+        let routes = routes.layer(axum::middleware::from_fn(access_log::tag_route));
+        tower::ServiceBuilder::new()
+            .layer(axum::middleware::from_fn(access_log::access_log))
+            .layer(axum::middleware::from_fn(cors::preflight_no_content))
+            .layer(self.cors.clone())
+            .layer(axum::middleware::from_fn(crate::web::render_errors))
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                self.config.body_limit_bytes,
+            ))
             .layer(tower_http::timeout::TimeoutLayer::with_status_code(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 self.config.request_timeout,
             ))
-            .layer(tower_http::limit::RequestBodyLimitLayer::new(
-                self.config.body_limit_bytes,
-            ))
-            .layer(axum::middleware::from_fn(crate::web::render_errors))
-            .layer(self.cors.clone())
-            .layer(axum::middleware::from_fn(cors::preflight_no_content))
-            .layer(axum::middleware::from_fn(access_log::access_log))
+            .service(routes)
     }
 
     /// The auth and throttling middleware for protected routes.

@@ -8,6 +8,7 @@
 //! every place under the cap is taken, connections with no request under way get only
 //! [`PRESSURE_TIMEOUT`], so a flood of idle sockets cannot keep real clients out for long.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,7 +16,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -67,10 +67,37 @@ pub fn one_per_core() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// What answers each request: the router inside the gateway's layers.
+pub trait App:
+    tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> App for T where
+    T: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// Serves `app` on `listener` until `shutdown` is cancelled, then drains.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: impl App,
     limits: ServerLimits,
     shutdown: CancellationToken,
 ) {
@@ -414,7 +441,7 @@ async fn connection(
     stream: std::net::TcpStream,
     peer: SocketAddr,
     permit: OwnedSemaphorePermit,
-    app: Router,
+    app: impl App,
     limits: ServerLimits,
     pressure: Arc<Pressure>,
     shutdown: CancellationToken,
@@ -436,7 +463,7 @@ async fn connection(
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         let guard = requests.begin_request();
-        let answer = app.clone().oneshot(request);
+        let answer = app.clone().oneshot(request.map(axum::body::Body::new));
         async move {
             let response = answer.await;
             drop(guard);
