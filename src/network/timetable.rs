@@ -188,6 +188,11 @@ impl Timetable {
     /// The headway in force at `secs` of a day type (None: no service then).
     pub fn headway_at(&self, day: DayType, secs: u32) -> Option<u32> {
         let service = self.day(day);
+        if self.all_day {
+            // Past the day's last departure, the next day's first is less than a headway
+            // away: the line never stops.
+            return service.headways.first().map(|&(_, h)| h);
+        }
         let deps = &service.departures[0];
         if deps.is_empty() || secs < deps[0] || secs > *deps.last()? {
             return None;
@@ -364,5 +369,22 @@ mod tests {
         let after = Millis::parse("2026-11-28T00:00:01Z").unwrap();
         let d = t.next_departure(0, after).unwrap();
         assert_eq!(d.date, Date::constant(2026, 11, 30));
+    }
+
+    #[test]
+    fn all_day_service_runs_through_midnight() {
+        let t = Timetable::all_day(1_500, 180);
+        let last = *t.day(DayType::Weekday).departures[0].last().unwrap();
+        assert!(last < 86_000, "the test needs a gap before midnight");
+        for secs in [0, 3_600, last, last + 1, 86_399] {
+            assert_eq!(
+                t.headway_at(DayType::Weekday, secs),
+                Some(1_500),
+                "at {secs} s"
+            );
+        }
+        // 23:50 Madrid on a Monday, after the day's last departure (23:20).
+        let late = Millis::parse("2026-11-23T22:50:00Z").unwrap();
+        assert_eq!(t.headway_now(late), Some(1_500));
     }
 }
