@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use rand::RngExt;
 use tracing_appender::non_blocking::NonBlocking;
@@ -20,18 +19,28 @@ use tracing_subscriber::fmt::MakeWriter;
 use super::{AuthFailure, Principal};
 use crate::time::Millis;
 use crate::web::ApiError;
+use crate::web::around::Around;
 
 /// Query parameters whose values are never logged.
 const SECRET_PARAMS: [&str; 5] = ["api_key", "apikey", "key", "token", "x-api-key"];
 
 /// Runs after routing: passes out which route matched, for the access log and metrics.
-pub async fn tag_route(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let mut response = next.run(request).await;
-    if let Some(route) = route {
-        response.extensions_mut().insert(route);
+#[derive(Clone)]
+pub struct TagRoute;
+
+impl Around for TagRoute {
+    type Kept = Option<MatchedPath>;
+
+    fn before(&self, request: &mut Request) -> Result<Self::Kept, Response> {
+        Ok(request.extensions().get::<MatchedPath>().cloned())
     }
-    response
+
+    fn after(route: Self::Kept, mut response: Response) -> Response {
+        if let Some(route) = route {
+            response.extensions_mut().insert(route);
+        }
+        response
+    }
 }
 
 fn usable_client_id(v: &HeaderValue) -> bool {
@@ -238,62 +247,97 @@ impl std::fmt::Display for DisplayIp {
     }
 }
 
-pub async fn access_log(mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let request_time = Millis::now();
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .filter(|v| usable_client_id(v))
-        .cloned()
-        .unwrap_or_else(new_id);
-    request.headers_mut().insert("x-request-id", id.clone());
-    let method = request.method().clone();
+/// Writes one access-log line per request and records its metrics.
+#[derive(Clone)]
+pub struct AccessLog;
+
+/// What the log keeps of a request while it is answered.
+pub struct Pending {
+    started: Instant,
+    request_time: Millis,
+    id: HeaderValue,
+    method: Method,
     // Both are reference counted: kept whole until the line is written.
-    let uri = request.uri().clone();
-    let claimed_group = request.headers().get("x-group-name").cloned();
-    let protocol = protocol(request.version());
-    let ip = super::auth::client_ip(&request);
+    uri: axum::http::Uri,
+    claimed_group: Option<HeaderValue>,
+    protocol: &'static str,
+    ip: Option<IpAddr>,
+}
 
-    let mut response = next.run(request).await;
-    response.headers_mut().insert("x-request-id", id.clone());
+impl Around for AccessLog {
+    type Kept = Pending;
 
-    let latency = started.elapsed();
-    let status = response.status().as_u16();
-    let ext = response.extensions();
-    let route = ext
-        .get::<MatchedPath>()
-        .map_or("$default", MatchedPath::as_str);
-    let route_key = super::metrics::record_request(method_label(&method), route, status, latency);
-    let length = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .or_else(|| axum::body::HttpBody::size_hint(response.body()).exact());
-    Line {
-        // Client ids are checked to be plain text, and ours are hex.
-        request_id: id.to_str().unwrap_or("-"),
-        ip,
-        request_time,
-        method: &method,
-        route_key: &route_key,
-        path: &redacted_path(&uri),
-        status,
-        protocol,
-        response_length: length,
-        latency_ms: (latency.as_secs_f64() * 100_000.0).round() / 100.0,
-        group: ext.get::<Principal>().map(|p| &*p.group).or_else(|| {
-            let claimed = claimed_group.as_ref()?.to_str().ok()?;
-            crate::network::id::check_id(claimed)
-                .is_ok()
-                .then_some(claimed)
-        }),
-        error: ext.get::<ApiError>().map(|e| e.message.as_str()),
-        authorizer: ext.get::<AuthFailure>().map(|f| f.0),
+    fn before(&self, request: &mut Request) -> Result<Pending, Response> {
+        let started = Instant::now();
+        let id = request
+            .headers()
+            .get("x-request-id")
+            .filter(|v| usable_client_id(v))
+            .cloned()
+            .unwrap_or_else(new_id);
+        request.headers_mut().insert("x-request-id", id.clone());
+        Ok(Pending {
+            started,
+            request_time: Millis::now(),
+            id,
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            claimed_group: request.headers().get("x-group-name").cloned(),
+            protocol: protocol(request.version()),
+            ip: super::auth::client_ip(request),
+        })
     }
-    .emit();
-    response
+
+    fn after(pending: Pending, mut response: Response) -> Response {
+        let Pending {
+            started,
+            request_time,
+            id,
+            method,
+            uri,
+            claimed_group,
+            protocol,
+            ip,
+        } = pending;
+        response.headers_mut().insert("x-request-id", id.clone());
+        let latency = started.elapsed();
+        let status = response.status().as_u16();
+        let ext = response.extensions();
+        let route = ext
+            .get::<MatchedPath>()
+            .map_or("$default", MatchedPath::as_str);
+        let route_key =
+            super::metrics::record_request(method_label(&method), route, status, latency);
+        let length = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .or_else(|| axum::body::HttpBody::size_hint(response.body()).exact());
+        Line {
+            // Client ids are checked to be plain text, and ours are hex.
+            request_id: id.to_str().unwrap_or("-"),
+            ip,
+            request_time,
+            method: &method,
+            route_key: &route_key,
+            path: &redacted_path(&uri),
+            status,
+            protocol,
+            response_length: length,
+            latency_ms: (latency.as_secs_f64() * 100_000.0).round() / 100.0,
+            group: ext.get::<Principal>().map(|p| &*p.group).or_else(|| {
+                let claimed = claimed_group.as_ref()?.to_str().ok()?;
+                crate::network::id::check_id(claimed)
+                    .is_ok()
+                    .then_some(claimed)
+            }),
+            error: ext.get::<ApiError>().map(|e| e.message.as_str()),
+            authorizer: ext.get::<AuthFailure>().map(|f| f.0),
+        }
+        .emit();
+        response
+    }
 }
 
 #[cfg(test)]

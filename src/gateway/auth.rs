@@ -7,14 +7,14 @@ use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 
-use super::{Gateway, MAX_TRACKED_ADDRESSES};
+use super::{Gateway, MAX_TRACKED_ADDRESSES, Principal};
 use crate::time::Millis;
+use crate::web::around::Around;
 use crate::web::{ApiError, ErrorKind};
 
 /// Why authentication failed, for the access log's `authorizerError`.
@@ -115,97 +115,113 @@ fn credentials(request: &Request) -> Result<(Cow<'_, str>, Cow<'_, str>), Refuse
     Ok((key, group))
 }
 
-pub async fn authenticate(
-    State(gateway): State<Arc<Gateway>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let ip = client_ip(&request).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    // An address over its failure budget is refused before its key is even looked at, so
-    // guessing does not get faster by sending the right key now and then.
-    if let Some(wait) = gateway.blocked_for(ip) {
-        metrics::counter!("madbus_throttled_requests_total", "scope" => "address").increment(1);
-        let wait = seconds_until(wait);
-        let mut response = too_many(
-            format!("Too many failed authentications from this address; retry after {wait} s"),
-            wait,
-            None,
-        );
-        response
-            .extensions_mut()
-            .insert(AuthFailure("address over its failure budget"));
-        return response;
-    }
-    let outcome = credentials(&request).and_then(|(key, group)| {
-        gateway
-            .keys
-            .verify(&key, &group, Millis::now())
-            .map_err(|why| {
-                (
-                    ErrorKind::Forbidden,
-                    "Invalid API key for this group".to_string(),
-                    why.as_str(),
-                )
-            })
-    });
-    let principal = match outcome {
-        Ok(p) => p,
-        Err((kind, message, reason)) => {
-            metrics::counter!("madbus_auth_failures_total", "reason" => reason).increment(1);
-            let mut response = if gateway.failures.len() >= MAX_TRACKED_ADDRESSES {
-                too_many(
-                    "Too many failed authentications; retry later".into(),
-                    60,
-                    None,
-                )
-            } else {
-                match gateway.failures.check_key(&ip) {
-                    Ok(_) => ApiError::new(kind, message).into_response(),
-                    Err(not_until) => {
-                        metrics::counter!("madbus_throttled_requests_total", "scope" => "address")
-                            .increment(1);
-                        let wait = not_until.wait_time_from(DefaultClock::default().now());
-                        gateway.block(ip, wait);
-                        let wait = seconds_until(wait);
-                        too_many(
-                            format!("Too many failed authentications; retry after {wait} s"),
-                            wait,
-                            None,
-                        )
-                    }
-                }
-            };
-            response.extensions_mut().insert(AuthFailure(reason));
-            return response;
-        }
-    };
+/// Authenticates and throttles each request to a protected route.
+#[derive(Clone)]
+pub struct Authenticate(pub Arc<Gateway>);
 
-    let burst = gateway.config.throttle_burst;
-    match gateway.per_key.check_key(&principal.key_id) {
-        Ok(snapshot) => {
-            request.extensions_mut().insert(principal.clone());
-            let mut response = next.run(request).await;
-            let h = response.headers_mut();
-            h.insert("ratelimit-limit", HeaderValue::from(burst));
-            h.insert(
-                "ratelimit-remaining",
-                HeaderValue::from(snapshot.remaining_burst_capacity()),
-            );
-            response.extensions_mut().insert(principal);
-            response
-        }
-        Err(not_until) => {
-            metrics::counter!("madbus_throttled_requests_total", "scope" => "key").increment(1);
-            let wait = seconds_until(not_until.wait_time_from(DefaultClock::default().now()));
+/// An accepted request's principal and its key's remaining burst.
+pub struct Accepted {
+    principal: Principal,
+    burst: u32,
+    remaining: u32,
+}
+
+impl Around for Authenticate {
+    type Kept = Accepted;
+
+    fn before(&self, request: &mut Request) -> Result<Accepted, Response> {
+        let gateway = &self.0;
+        let ip = client_ip(request).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        // An address over its failure budget is refused before its key is even looked at, so
+        // guessing does not get faster by sending the right key now and then.
+        if let Some(wait) = gateway.blocked_for(ip) {
+            metrics::counter!("madbus_throttled_requests_total", "scope" => "address").increment(1);
+            let wait = seconds_until(wait);
             let mut response = too_many(
-                format!(
-                    "Rate limit of {burst} requests exceeded for this key; retry after {wait} s"
-                ),
+                format!("Too many failed authentications from this address; retry after {wait} s"),
                 wait,
-                Some(burst),
+                None,
             );
-            response.extensions_mut().insert(principal);
             response
+                .extensions_mut()
+                .insert(AuthFailure("address over its failure budget"));
+            return Err(response);
         }
+        let outcome = credentials(request).and_then(|(key, group)| {
+            gateway
+                .keys
+                .verify(&key, &group, Millis::now())
+                .map_err(|why| {
+                    (
+                        ErrorKind::Forbidden,
+                        "Invalid API key for this group".to_string(),
+                        why.as_str(),
+                    )
+                })
+        });
+        let principal = match outcome {
+            Ok(p) => p,
+            Err((kind, message, reason)) => {
+                metrics::counter!("madbus_auth_failures_total", "reason" => reason).increment(1);
+                let mut response = if gateway.failures.len() >= MAX_TRACKED_ADDRESSES {
+                    too_many(
+                        "Too many failed authentications; retry later".into(),
+                        60,
+                        None,
+                    )
+                } else {
+                    match gateway.failures.check_key(&ip) {
+                        Ok(_) => ApiError::new(kind, message).into_response(),
+                        Err(not_until) => {
+                            metrics::counter!("madbus_throttled_requests_total", "scope" => "address")
+                                .increment(1);
+                            let wait = not_until.wait_time_from(DefaultClock::default().now());
+                            gateway.block(ip, wait);
+                            let wait = seconds_until(wait);
+                            too_many(
+                                format!("Too many failed authentications; retry after {wait} s"),
+                                wait,
+                                None,
+                            )
+                        }
+                    }
+                };
+                response.extensions_mut().insert(AuthFailure(reason));
+                return Err(response);
+            }
+        };
+
+        let burst = gateway.config.throttle_burst;
+        match gateway.per_key.check_key(&principal.key_id) {
+            Ok(snapshot) => {
+                request.extensions_mut().insert(principal.clone());
+                Ok(Accepted {
+                    principal,
+                    burst,
+                    remaining: snapshot.remaining_burst_capacity(),
+                })
+            }
+            Err(not_until) => {
+                metrics::counter!("madbus_throttled_requests_total", "scope" => "key").increment(1);
+                let wait = seconds_until(not_until.wait_time_from(DefaultClock::default().now()));
+                let mut response = too_many(
+                    format!(
+                        "Rate limit of {burst} requests exceeded for this key; retry after {wait} s"
+                    ),
+                    wait,
+                    Some(burst),
+                );
+                response.extensions_mut().insert(principal);
+                Err(response)
+            }
+        }
+    }
+
+    fn after(accepted: Accepted, mut response: Response) -> Response {
+        let h = response.headers_mut();
+        h.insert("ratelimit-limit", HeaderValue::from(accepted.burst));
+        h.insert("ratelimit-remaining", HeaderValue::from(accepted.remaining));
+        response.extensions_mut().insert(accepted.principal);
+        response
     }
 }

@@ -3,9 +3,10 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::web::around::Around;
 
 const ALLOWED_HEADERS: [&str; 9] = [
     "x-api-key",
@@ -65,13 +66,23 @@ pub fn layer(origins: &[String]) -> Result<CorsLayer, String> {
 
 /// tower-http answers every OPTIONS request itself with 200; a preflight answer has no
 /// content, so say 204.
-pub async fn preflight_no_content(request: Request, next: Next) -> Response {
-    let preflight = request.method() == Method::OPTIONS;
-    let mut response = next.run(request).await;
-    if preflight && response.status() == StatusCode::OK {
-        *response.status_mut() = StatusCode::NO_CONTENT;
+#[derive(Clone)]
+pub struct PreflightNoContent;
+
+impl Around for PreflightNoContent {
+    /// Whether the request is a preflight.
+    type Kept = bool;
+
+    fn before(&self, request: &mut Request) -> Result<bool, Response> {
+        Ok(request.method() == Method::OPTIONS)
     }
-    response
+
+    fn after(preflight: bool, mut response: Response) -> Response {
+        if preflight && response.status() == StatusCode::OK {
+            *response.status_mut() = StatusCode::NO_CONTENT;
+        }
+        response
+    }
 }
 
 /// Whether a request's `Origin` may use a route that checks it itself (the WebSocket

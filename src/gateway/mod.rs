@@ -15,6 +15,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::Router;
+
+use crate::web::around::AroundLayer;
 use governor::clock::DefaultClock;
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DashMapStateStore;
@@ -126,12 +128,12 @@ impl Gateway {
     /// as one stack rather than on each route: a per-route layer is a boxed service of its
     /// own, and each middleware cloned every box below it on every request.
     pub fn wrap(self: &Arc<Self>, routes: Router) -> impl server::App {
-        let routes = routes.layer(axum::middleware::from_fn(access_log::tag_route));
+        let routes = routes.layer(AroundLayer(access_log::TagRoute));
         tower::ServiceBuilder::new()
-            .layer(axum::middleware::from_fn(access_log::access_log))
-            .layer(axum::middleware::from_fn(cors::preflight_no_content))
+            .layer(AroundLayer(access_log::AccessLog))
+            .layer(AroundLayer(cors::PreflightNoContent))
             .layer(self.cors.clone())
-            .layer(axum::middleware::from_fn(crate::web::render_errors))
+            .layer(AroundLayer(crate::web::RenderErrors))
             .layer(tower_http::limit::RequestBodyLimitLayer::new(
                 self.config.body_limit_bytes,
             ))
@@ -147,9 +149,6 @@ impl Gateway {
         self: &Arc<Self>,
         routes: Router<S>,
     ) -> Router<S> {
-        routes.route_layer(axum::middleware::from_fn_with_state(
-            Arc::clone(self),
-            auth::authenticate,
-        ))
+        routes.route_layer(AroundLayer(auth::Authenticate(Arc::clone(self))))
     }
 }

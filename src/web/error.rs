@@ -1,15 +1,15 @@
 //! One error type for every HTTP answer that is not a success. Handlers return
-//! [`ApiError`]; [`render_errors`] writes the body `{"error", "message", "request_id"}` for
+//! [`ApiError`]; [`RenderErrors`] writes the body `{"error", "message", "request_id"}` for
 //! every error response, including those made by axum and tower layers (405, 413, 408), so
 //! clients always see the same schema. Internal errors are logged, never shown.
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::around::Around;
 use crate::query::QueryError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +165,7 @@ impl From<QueryError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        // The body is written by `render_errors`, which knows the request id.
+        // The body is written by `RenderErrors`, which knows the request id.
         let mut response = self.kind.status().into_response();
         if let Some(s) = self.retry_after {
             response
@@ -177,15 +177,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The request id set by the request-id layer.
-pub fn request_id(headers: &axum::http::HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string()
-}
-
 fn is_json(response: &Response) -> bool {
     response
         .headers()
@@ -195,9 +186,26 @@ fn is_json(response: &Response) -> bool {
 }
 
 /// Gives every error response the one schema, with the request's id.
-pub async fn render_errors(request: Request, next: Next) -> Response {
-    let id = request_id(request.headers());
-    let response = next.run(request).await;
+#[derive(Clone)]
+pub struct RenderErrors;
+
+impl Around for RenderErrors {
+    /// The request's id header, kept by reference count: most answers are not errors.
+    type Kept = Option<HeaderValue>;
+
+    fn before(&self, request: &mut Request) -> Result<Self::Kept, Response> {
+        Ok(request.headers().get("x-request-id").cloned())
+    }
+
+    fn after(id: Self::Kept, response: Response) -> Response {
+        render_error(
+            id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
+            response,
+        )
+    }
+}
+
+fn render_error(id: &str, response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

@@ -2,12 +2,13 @@
 //! gateway in front of them share: the state handlers reach and the one error type. It sits
 //! below them all, so none of them imports another.
 
+pub mod around;
 mod error;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use error::{ApiError, ErrorKind, NOT_READY_RETRY_S, STORE_AWAY, render_errors, request_id};
+pub use error::{ApiError, ErrorKind, NOT_READY_RETRY_S, RenderErrors, STORE_AWAY};
 
 use crate::feed::Feed;
 use crate::live::LiveState;
