@@ -11,20 +11,52 @@ use serde_json::{Value, json};
 const GROUP: &str = "gtfs";
 
 /// The default network (its timetables, parent stations and night line) with 20 minutes
-/// of history.
-async fn start() -> (TestServer, String) {
-    start_with_key(GROUP, "20m", |s| {
-        s.network_file = None;
+/// of history, its timetables running round the clock so that buses are in service
+/// whatever the hour the test runs at. The network file lives as long as what is returned.
+async fn start() -> (TestServer, String, tempfile::TempPath) {
+    let network = round_the_clock();
+    let (server, key) = start_with_key(GROUP, "20m", |s| {
+        s.network_file = Some(network.to_path_buf());
         s.gateway.throttle_burst = 10_000;
     })
-    .await
+    .await;
+    (server, key, network)
+}
+
+/// `data/lines.yaml` with each day of each timetable running from 00:00 to 23:59 at its
+/// first headway (as JSON, which the YAML loader reads). Removed when the process ends.
+fn round_the_clock() -> tempfile::TempPath {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/lines.yaml");
+    let mut network: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap())
+        .expect("data/lines.yaml is YAML");
+    let mut timetables = 0;
+    for line in network["lines"].as_array_mut().unwrap() {
+        let Some(timetable) = line.get_mut("timetable") else {
+            continue;
+        };
+        for day in ["weekday", "saturday", "sunday"] {
+            let service = &mut timetable[day];
+            let headway = service["every"][0][1].clone();
+            service["first"] = json!(["00:00", "00:00"]);
+            service["last"] = json!(["23:59", "23:59"]);
+            service["every"] = json!([["00:00", headway]]);
+        }
+        timetables += 1;
+    }
+    assert_eq!(
+        timetables, 10,
+        "every line of the default network has a timetable"
+    );
+    let mut file = tempfile::NamedTempFile::with_suffix(".yaml").unwrap();
+    serde_json::to_writer(&mut file, &network).unwrap();
+    file.into_temp_path()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python gtfs-realtime-bindings, gtfs-validator and partridge (.venv)"]
 async fn feeds_read_by_the_tools_of_their_users() {
     let py = python_with("partridge, google.transit.gtfs_realtime_pb2, gtfs_validator");
-    let (server, key) = start().await;
+    let (server, key, _network) = start().await;
     let work = tempfile::tempdir().unwrap();
     let report = python_script(
         &py,
@@ -178,7 +210,7 @@ async fn feeds_read_by_the_tools_of_their_users() {
 
 #[tokio::test]
 async fn routes_errors_and_conditional_requests() {
-    let (server, key) = start().await;
+    let (server, key, _network) = start().await;
     let client = &server.client;
 
     // The static feed is public, a zip, with a validator that 304s.
