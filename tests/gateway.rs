@@ -512,3 +512,41 @@ fn rust_log_turns_access_lines_off() {
         "access lines despite RUST_LOG: {access:?}"
     );
 }
+
+/// Access lines come out while the server runs, not only when it stops: a connection thread
+/// keeps its lines until it goes idle (or has a full batch), then hands them over.
+#[test]
+fn access_lines_come_out_while_the_server_runs() {
+    const REQUESTS: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server =
+        common::ServerProcess::spawn_logging(dir.path(), &["--backfill", "10m"], "info");
+    let url = format!("http://{}/livez", server.addr);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // One client: the requests share a keep-alive connection, so one thread.
+        let client = reqwest::Client::new();
+        for i in 0..REQUESTS {
+            let r = client
+                .get(&url)
+                .header("x-request-id", format!("batch-{i}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    });
+    let id = |i: usize| format!("\"requestId\":\"batch-{i}\"");
+    server.read_until(StdDuration::from_secs(10), |lines| {
+        (0..REQUESTS).all(|i| lines.iter().any(|l| l.contains(&id(i))))
+    });
+    let (exit, lines) = server.terminate();
+    assert!(exit.success());
+    for i in 0..REQUESTS {
+        let n = lines.iter().filter(|l| l.contains(&id(i))).count();
+        assert_eq!(n, 1, "request {i} has {n} access lines");
+    }
+}

@@ -138,6 +138,55 @@ pub fn write_json_access_lines_to(out: NonBlocking) {
     let _ = JSON_LINES.set(out);
 }
 
+/// A batching thread hands its lines over once this many bytes are waiting, if it has not
+/// gone idle first.
+const BATCH_BYTES: usize = 16 * 1024;
+
+/// This thread's JSON lines not yet handed to the log writer.
+#[derive(Default)]
+struct ThreadLines {
+    buffer: Vec<u8>,
+    /// Kept until the thread goes idle or the batch is full, rather than handed over one by
+    /// one: each hand-over may wake the writer thread and costs it a `write`.
+    batched: bool,
+}
+
+impl ThreadLines {
+    fn write_out(&mut self, out: &NonBlocking) {
+        if !self.buffer.is_empty() {
+            // The writer queues whole lines and never drops them (see `init_logging`).
+            let _ = out.make_writer().write_all(&self.buffer);
+            self.buffer.clear();
+        }
+    }
+}
+
+impl Drop for ThreadLines {
+    fn drop(&mut self) {
+        if let Some(out) = JSON_LINES.get() {
+            self.write_out(out);
+        }
+    }
+}
+
+thread_local! {
+    static LINES: RefCell<ThreadLines> = RefCell::default();
+}
+
+/// Makes this thread batch its access-log lines; it must call [`write_out_lines`] whenever
+/// it goes idle (the connection threads do, from their runtime's park hook).
+pub fn batch_lines() {
+    LINES.with_borrow_mut(|lines| lines.batched = true);
+}
+
+/// Hands this thread's waiting access-log lines to the log writer.
+pub fn write_out_lines() {
+    if let Some(out) = JSON_LINES.get() {
+        // Not during the thread's teardown (the lines' own drop writes them then).
+        let _ = LINES.try_with(|lines| lines.borrow_mut().write_out(out));
+    }
+}
+
 /// One request's access-log line (SPEC §5), borrowed from the request and its response.
 struct Line<'a> {
     request_id: &'a str,
@@ -163,14 +212,11 @@ impl Line<'_> {
         let Some(out) = JSON_LINES.get() else {
             return self.trace();
         };
-        thread_local! {
-            static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
-        }
-        BUFFER.with_borrow_mut(|buffer| {
-            buffer.clear();
-            self.write_json(jiff::Timestamp::now(), buffer);
-            // The writer queues whole lines and never drops them (see `init_logging`).
-            let _ = out.make_writer().write_all(buffer);
+        LINES.with_borrow_mut(|lines| {
+            self.write_json(jiff::Timestamp::now(), &mut lines.buffer);
+            if !lines.batched || lines.buffer.len() >= BATCH_BYTES {
+                lines.write_out(out);
+            }
         });
     }
 

@@ -225,13 +225,17 @@ impl ConnectionThreads {
             .spawn(move || {
                 // Built and dropped here: dropping the runtime at the end drops the
                 // connections still on it (a runtime may not be dropped in async code).
+                super::access_log::batch_lines();
                 match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
+                    .on_thread_park(super::access_log::write_out_lines)
                     .build()
                 {
                     Ok(runtime) => {
                         let _ = runtime_tx.send(Ok(runtime.handle().clone()));
                         runtime.block_on(until.cancelled());
+                        drop(runtime);
+                        super::access_log::write_out_lines();
                     }
                     Err(e) => {
                         let _ = runtime_tx.send(Err(e));

@@ -287,6 +287,19 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// Reads what the process prints until `done` holds for the lines read so far (kept for
+    /// [`Self::wait`]); panics after `within`.
+    pub fn read_until(&mut self, within: StdDuration, done: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + within;
+        while !done(&self.log) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.log.push(line),
+                Err(_) => panic!("not seen within {within:?}:\n{}", self.log.join("\n")),
+            }
+        }
+    }
+
     /// Sends `signal` (`TERM`, `KILL`) without waiting.
     pub fn signal(&self, signal: &str) {
         let sent = std::process::Command::new("kill")
