@@ -15,12 +15,12 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::Router;
-
-use crate::web::around::AroundLayer;
 use governor::clock::DefaultClock;
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
+
+use crate::web::around::AroundLayer;
 
 pub use access_log::write_json_access_lines_to;
 pub use auth::AuthFailure;
