@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Same-run comparison of two madbus builds on the REST hot path: this tree against git
 # revision REV (built in a temporary worktree), alternating, ROUNDS times (default 7).
-#   wrk -t2 -c50 -d10s, GET /bus-position/B001?mode=latest with a key, throttling raised,
-#   access log on (to a file), each server on a fresh 1-day backfill. Loopback only.
+#   wrk -t2 -c50 -d8s, GET /bus-position/B001?mode=latest (or COMPARE_PATH) with a key,
+#   throttling raised, access log on (to a file); both servers up at once, each on a fresh
+#   1-day backfill; also each one's CPU time per request. Loopback only.
 # Usage: bash bench/compare.sh REV [ROUNDS]     (REV may also be the path of a built binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,26 +21,43 @@ else
   OLD_BIN=$OLD/target/release/madbus
 fi
 cargo build --release --quiet
-one() { # BIN PORT LABEL
-  local bin=$1 port=$2 label=$3 d key pid
+# Both servers run at once, each on its own fresh 1-day store, and take turns under wrk:
+# the machine's drift falls on both alike. Keys are written to $OUT/compare-PORT.key.
+serve() { # BIN PORT: starts one; its pid goes in PIDS[PORT]
+  local bin=$1 port=$2 d
   d=$(mktemp -d)
-  key=$("$bin" keys create --group ab --data-dir "$d" 2>/dev/null)
+  CLEANUP+=("rm -rf '$d'")
+  "$bin" keys create --group ab --data-dir "$d" 2>/dev/null > "$OUT/compare-$port.key"
   "$bin" serve --data-dir "$d" --bind "127.0.0.1:$port" --backfill 1d \
     --throttle-burst 1000000000 --throttle-rate 1000000000 > "$d/access.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:$port/health" | grep -q '"phase":"live"' && break
+  PIDS[$port]=$!
+  CLEANUP+=("kill $!")
+}
+live() { # PORT
+  for _ in $(seq 1 600); do
+    curl -sf "http://127.0.0.1:$1/health" | grep -q '"phase":"live"' && return 0
     sleep 0.1
   done
-  wrk -t2 -c50 -d10s --latency -H "x-api-key: $key" -H "x-group-name: ab" \
-    "http://127.0.0.1:$port/bus-position/B001?mode=latest" > "$OUT/compare-$port.txt"
-  kill "$pid"; wait "$pid" 2>/dev/null || true; rm -rf "$d"
-  echo "$label $(rps "$OUT/compare-$port.txt") $(wrk_p99 "$OUT/compare-$port.txt")"
+  echo "the server on port $1 did not go live" >&2
+  return 1
 }
-echo "| round | $REV req/s | p99 | this tree req/s | p99 | ratio |"
-echo "|---|---|---|---|---|---|"
+one() { # PID PORT SECONDS: prints req/s, p99 and CPU per request
+  local pid=$1 port=$2 t0
+  t0=$(cpu_ticks "$pid")
+  wrk -t2 -c50 -d"$3"s --latency -H "x-api-key: $(cat "$OUT/compare-$port.key")" -H "x-group-name: ab" \
+    "http://127.0.0.1:$port${COMPARE_PATH:-/bus-position/B001?mode=latest}" > "$OUT/compare-$port.txt"
+  echo "$(rps "$OUT/compare-$port.txt") $(wrk_p99 "$OUT/compare-$port.txt")" \
+    "$(us_per_request $(($(cpu_ticks "$pid") - t0)) "$OUT/compare-$port.txt")"
+}
+declare -A PIDS
+serve "$OLD_BIN" 18201; serve target/release/madbus 18202
+OLD_PID=${PIDS[18201]} NEW_PID=${PIDS[18202]}
+live 18201; live 18202
+one "$OLD_PID" 18201 3 > /dev/null; one "$NEW_PID" 18202 3 > /dev/null   # warm-up
+echo "| round | $REV req/s | p99 | CPU/req | this tree req/s | p99 | CPU/req | ratio | CPU ratio |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for ((r = 1; r <= ROUNDS; r++)); do
-  read -r _ a ap < <(one "$OLD_BIN" 18201 old)
-  read -r _ b bp < <(one target/release/madbus 18202 new)
-  echo "| $r | $a | $ap | $b | $bp | $(ratio "$b" "$a" '%.2f') |"
+  read -r a ap ac < <(one "$OLD_PID" 18201 8)
+  read -r b bp bc < <(one "$NEW_PID" 18202 8)
+  echo "| $r | $a | $ap | ${ac} µs | $b | $bp | ${bc} µs | $(ratio "$b" "$a" '%.2f') | $(ratio "$bc" "$ac" '%.2f') |"
 done

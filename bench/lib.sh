@@ -76,6 +76,18 @@ start_latest_pair() {
   NGINX_URL="http://127.0.0.1:$2/bus-position/B001"
 }
 
+# CPU time (user + system, in clock ticks) the processes PID... have used so far.
+cpu_ticks() {
+  local total=0 p
+  for p in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$total"
+}
+# Microseconds of CPU per request over a wrk run: us_per_request TICKS WRK_REPORT. Steadier
+# than requests/s on a shared machine (BENCHMARKS.md, sixth session).
+us_per_request() {
+  awk -v t="$1" -v hz="$(getconf CLK_TCK)" '/requests in/ {printf "%.1f", t * 1e6 / hz / $1}' "$2"
+}
+
 # Figures from the load tools' reports.
 rps() { awk '/Requests\/sec/ {print $2}' "$1"; }                        # wrk or hey
 wrk_p99() { awk '$1 == "99%" {print $2}' "$1"; }

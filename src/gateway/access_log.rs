@@ -253,7 +253,8 @@ impl Line<'_> {
         };
         let _ = write!(
             out,
-            r#"{{"timestamp":"{now:.6}","level":"INFO","message":"request""#
+            r#"{{"timestamp":"{}","level":"INFO","message":"request""#,
+            crate::time::Micros(now)
         );
         string(out, "requestId", self.request_id);
         let _ = write!(out, r#","ip":"{}""#, DisplayIp(self.ip));

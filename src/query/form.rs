@@ -35,13 +35,19 @@ pub enum QueryForm {
 pub struct FormError(pub String);
 
 impl QueryForm {
+    /// Parses a raw (percent-encoded) query string, as a request's URI carries it.
+    pub fn from_query(query: &str) -> Result<Self, FormError> {
+        let pairs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+        Self::parse(&pairs)
+    }
+
     /// Parses the query pairs; parameters of other concerns (`api_key`, ...) are ignored.
-    pub fn parse(pairs: &[(String, String)]) -> Result<Self, FormError> {
+    pub fn parse<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Result<Self, FormError> {
         let get = |name: &str| {
             pairs
                 .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
+                .find(|(k, _)| k.as_ref() == name)
+                .map(|(_, v)| v.as_ref())
         };
         let latest = match get("mode") {
             Some("latest") => true,
@@ -150,15 +156,7 @@ mod tests {
     use super::*;
 
     fn parse(q: &str) -> Result<QueryForm, FormError> {
-        let pairs: Vec<(String, String)> = q
-            .split('&')
-            .filter(|s| !s.is_empty())
-            .map(|kv| match kv.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (kv.to_string(), String::new()),
-            })
-            .collect();
-        QueryForm::parse(&pairs)
+        QueryForm::from_query(q)
     }
 
     #[test]
@@ -166,6 +164,12 @@ mod tests {
         assert_eq!(parse("mode=latest"), Ok(QueryForm::Latest));
         assert_eq!(parse("latest"), Ok(QueryForm::Latest));
         assert_eq!(parse("timestamp=1000"), Ok(QueryForm::AsOf(Millis(1000))));
+        // Names and values are compared decoded.
+        assert_eq!(parse("mode=lat%65st"), Ok(QueryForm::Latest));
+        assert_eq!(
+            parse("timestamp=1970-01-01T00%3A00%3A01Z"),
+            Ok(QueryForm::AsOf(Millis(1000)))
+        );
         assert_eq!(
             parse("from=1000&to=2000&limit=5"),
             Ok(QueryForm::Range {
