@@ -102,28 +102,46 @@ impl fmt::Display for Micros {
 }
 
 /// RFC 3339 text of the instant `second` (a valid timestamp's whole seconds) plus
-/// `fraction`, printed with `digits` digits. The seconds' text is kept per thread and made
-/// again only when the second changes: timestamps written one per request mostly fall in
-/// the same second, and jiff's printer was a few per cent of a cheap request.
+/// `fraction`, printed with `digits` digits. The text of the last few seconds is kept per
+/// thread: a request writes its own time and its record's, which fall in one of a few
+/// seconds, and jiff's printer was a few per cent of a cheap request.
 fn write_rfc3339(
     out: &mut impl fmt::Write,
     second: i64,
     fraction: i64,
     digits: usize,
 ) -> fmt::Result {
+    const KEPT: usize = 4;
     thread_local! {
-        static LAST: std::cell::RefCell<(i64, String)> =
-            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+        /// (second, its text without the `Z`), and the slot to replace next.
+        static RECENT: std::cell::RefCell<([(i64, String); KEPT], usize)> =
+            std::cell::RefCell::new((std::array::from_fn(|_| (i64::MIN, String::new())), 0));
     }
-    LAST.with_borrow_mut(|(last, text)| {
-        if *last != second {
-            text.clear();
-            let ts = jiff::Timestamp::from_second(second).map_err(|_| fmt::Error)?;
-            fmt::Write::write_fmt(text, format_args!("{ts:.0}"))?;
-            text.pop(); // the `Z`, written after the fraction
-            *last = second;
-        }
-        write!(out, "{text}.{fraction:0digits$}Z")
+    let mut tail = [b'.', b'0', b'0', b'0', b'0', b'0', b'0', b'Z'];
+    let mut rest = fraction;
+    for d in tail[1..=digits].iter_mut().rev() {
+        *d = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    tail[digits + 1] = b'Z';
+    let tail = std::str::from_utf8(&tail[..digits + 2]).map_err(|_| fmt::Error)?;
+    RECENT.with_borrow_mut(|(recent, next)| {
+        let i = match recent.iter().position(|(s, _)| *s == second) {
+            Some(i) => i,
+            None => {
+                let i = *next;
+                *next = (i + 1) % KEPT;
+                let (s, text) = &mut recent[i];
+                text.clear();
+                let ts = jiff::Timestamp::from_second(second).map_err(|_| fmt::Error)?;
+                fmt::Write::write_fmt(text, format_args!("{ts:.0}"))?;
+                text.pop(); // the `Z`, written after the fraction
+                *s = second;
+                i
+            }
+        };
+        out.write_str(&recent[i].1)?;
+        out.write_str(tail)
     })
 }
 
