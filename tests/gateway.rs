@@ -421,11 +421,7 @@ fn no_secret_in_any_log_line() {
 
     let server = common::ServerProcess::spawn(dir.path(), &["--backfill", "10m"]);
     let addr = server.addr.clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    common::block_on(async {
         let c = reqwest::Client::new();
         let base = format!("http://{addr}");
         for (k, g) in [
@@ -491,11 +487,7 @@ fn rust_log_turns_access_lines_off() {
         "info,madbus::access=off",
     );
     let livez = format!("http://{}/livez", server.addr);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let status = rt.block_on(async { reqwest::get(&livez).await.unwrap().status() });
+    let status = common::block_on(async { reqwest::get(&livez).await.unwrap().status() });
     assert_eq!(status, 200);
     let (exit, lines) = server.terminate();
     assert!(exit.success());
@@ -522,11 +514,7 @@ fn access_lines_come_out_while_the_server_runs() {
     let mut server =
         common::ServerProcess::spawn_logging(dir.path(), &["--backfill", "10m"], "info");
     let url = format!("http://{}/livez", server.addr);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    common::block_on(async {
         // One client: the requests share a keep-alive connection, so one thread.
         let client = reqwest::Client::new();
         for i in 0..REQUESTS {

@@ -152,8 +152,10 @@ struct ThreadLines {
 }
 
 impl ThreadLines {
-    fn write_out(&mut self, out: &NonBlocking) {
-        if !self.buffer.is_empty() {
+    fn write_out(&mut self) {
+        if let Some(out) = JSON_LINES.get()
+            && !self.buffer.is_empty()
+        {
             // The writer queues whole lines and never drops them (see `init_logging`).
             let _ = out.make_writer().write_all(&self.buffer);
             self.buffer.clear();
@@ -163,9 +165,7 @@ impl ThreadLines {
 
 impl Drop for ThreadLines {
     fn drop(&mut self) {
-        if let Some(out) = JSON_LINES.get() {
-            self.write_out(out);
-        }
+        self.write_out();
     }
 }
 
@@ -181,10 +181,8 @@ pub fn batch_lines() {
 
 /// Hands this thread's waiting access-log lines to the log writer.
 pub fn write_out_lines() {
-    if let Some(out) = JSON_LINES.get() {
-        // Not during the thread's teardown (the lines' own drop writes them then).
-        let _ = LINES.try_with(|lines| lines.borrow_mut().write_out(out));
-    }
+    // Not during the thread's teardown (the lines' own drop writes them then).
+    let _ = LINES.try_with(|lines| lines.borrow_mut().write_out());
 }
 
 /// One request's access-log line (SPEC §5), borrowed from the request and its response.
@@ -209,13 +207,13 @@ impl Line<'_> {
         if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
             return;
         }
-        let Some(out) = JSON_LINES.get() else {
+        if JSON_LINES.get().is_none() {
             return self.trace();
-        };
+        }
         LINES.with_borrow_mut(|lines| {
             self.write_json(jiff::Timestamp::now(), &mut lines.buffer);
             if !lines.batched || lines.buffer.len() >= BATCH_BYTES {
-                lines.write_out(out);
+                lines.write_out();
             }
         });
     }

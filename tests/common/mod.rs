@@ -354,14 +354,19 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Runs `work` to its end from a test outside a runtime.
+pub fn block_on<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a test runtime")
+        .block_on(work)
+}
+
 /// A GET from a test outside a runtime: the status and body, or `None` when nothing
 /// answered.
 pub fn get(url: &str) -> Option<(u16, String)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
-    rt.block_on(async {
+    block_on(async {
         let r = reqwest::get(url).await.ok()?;
         let status = r.status().as_u16();
         Some((status, r.text().await.ok()?))
