@@ -3,11 +3,14 @@
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use bytes::Bytes;
 
 use crate::query::QueryForm;
-use crate::query::views::{Answer, BusPositionView, LineSnapshotView, PeopleCountView, SensorView};
+use crate::query::views::LineSnapshotView;
 use crate::web::ApiError;
 use crate::web::AppState;
 
@@ -33,28 +36,39 @@ impl<S: Send + Sync> FromRequestParts<S> for Form {
     }
 }
 
+/// A JSON body written already (by the query layer).
+struct JsonBody(Bytes);
+
+impl IntoResponse for JsonBody {
+    fn into_response(self) -> Response {
+        let json = HeaderValue::from_static("application/json");
+        ([(header::CONTENT_TYPE, json)], self.0).into_response()
+    }
+}
+
 async fn people_count(
     State(s): State<AppState>,
     Path(stop_id): Path<String>,
     Form(form): Form,
-) -> Result<Json<Answer<PeopleCountView>>, ApiError> {
-    Ok(Json(s.query.people_count(&stop_id, form).await?))
+) -> Result<JsonBody, ApiError> {
+    Ok(JsonBody(s.query.people_count(&stop_id)?.json(form).await?))
 }
 
 async fn sensors(
     State(s): State<AppState>,
     Path((entity_type, entity_id)): Path<(String, String)>,
     Form(form): Form,
-) -> Result<Json<Answer<SensorView>>, ApiError> {
-    Ok(Json(s.query.sensors(&entity_type, &entity_id, form).await?))
+) -> Result<JsonBody, ApiError> {
+    let series = s.query.sensors(&entity_type, &entity_id)?;
+    Ok(JsonBody(series.json(form).await?))
 }
 
 async fn bus_position(
     State(s): State<AppState>,
     Path(bus_id): Path<String>,
     Form(form): Form,
-) -> Result<Json<Answer<BusPositionView>>, ApiError> {
-    Ok(Json(s.query.bus_position(&bus_id, form).await?))
+) -> Result<JsonBody, ApiError> {
+    Ok(JsonBody(s.query.bus_position(&bus_id)?.json(form).await?))
 }
 
 async fn line_buses(

@@ -4,8 +4,10 @@
 //! from memory whichever process runs the simulator.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
+
+use bytes::Bytes;
 
 use tokio_util::sync::CancellationToken;
 
@@ -18,10 +20,37 @@ pub use crate::feed::STALE_AFTER;
 
 #[derive(Default)]
 struct Latest {
-    positions: HashMap<String, BusPosition>,
-    people: HashMap<String, PeopleCount>,
+    positions: HashMap<String, Arc<Kept<BusPosition>>>,
+    people: HashMap<String, Arc<Kept<PeopleCount>>>,
     /// By entity kind (bus, stop), then id.
-    sensors: [HashMap<String, SensorReading>; 2],
+    sensors: [HashMap<String, Arc<Kept<SensorReading>>>; 2],
+}
+
+/// An entity's newest record as memory keeps it, with its JSON answer once asked for: a
+/// record changes once per recording interval, and is asked for far more often than that.
+/// A newer record replaces the whole entry, so the JSON never outlives its record.
+#[derive(Debug)]
+pub struct Kept<R> {
+    pub record: R,
+    json: OnceLock<Bytes>,
+}
+
+impl<R> Kept<R> {
+    fn new(record: R) -> Arc<Self> {
+        Arc::new(Self {
+            record,
+            json: OnceLock::new(),
+        })
+    }
+
+    /// The record's JSON, written by `render` the first time it is asked for.
+    pub fn json<E>(&self, render: impl FnOnce(&R) -> Result<Bytes, E>) -> Result<Bytes, E> {
+        if let Some(json) = self.json.get() {
+            return Ok(json.clone());
+        }
+        let json = render(&self.record)?;
+        Ok(self.json.get_or_init(|| json).clone())
+    }
 }
 
 /// What this process last heard from the feed.
@@ -64,16 +93,16 @@ fn kind_index(kind: EntityType) -> usize {
 /// Keeps the entry of `key` at the newer of itself and `record` (the store and the feed may
 /// disagree on order while priming); the key is copied only for a new entity.
 fn keep_newer<R: Clone>(
-    map: &mut HashMap<String, R>,
+    map: &mut HashMap<String, Arc<Kept<R>>>,
     key: &str,
     record: &R,
     time: impl Fn(&R) -> crate::time::Millis,
 ) {
     match map.get_mut(key) {
-        Some(old) if time(old) > time(record) => {}
-        Some(old) => *old = record.clone(),
+        Some(old) if time(&old.record) > time(record) => {}
+        Some(old) => *old = Kept::new(record.clone()),
         None => {
-            map.insert(key.to_string(), record.clone());
+            map.insert(key.to_string(), Kept::new(record.clone()));
         }
     }
 }
@@ -133,17 +162,17 @@ impl LiveState {
             && seen.last_message.is_some_and(|t| t.elapsed() < STALE_AFTER)
     }
 
-    pub fn position(&self, bus_id: &str) -> Option<BusPosition> {
+    pub fn position(&self, bus_id: &str) -> Option<Arc<Kept<BusPosition>>> {
         let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
         latest.positions.get(bus_id).cloned()
     }
 
-    pub fn people(&self, stop_id: &str) -> Option<PeopleCount> {
+    pub fn people(&self, stop_id: &str) -> Option<Arc<Kept<PeopleCount>>> {
         let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
         latest.people.get(stop_id).cloned()
     }
 
-    pub fn sensor(&self, kind: EntityType, id: &str) -> Option<SensorReading> {
+    pub fn sensor(&self, kind: EntityType, id: &str) -> Option<Arc<Kept<SensorReading>>> {
         let latest = self.latest.read().unwrap_or_else(|p| p.into_inner());
         latest.sensors[kind_index(kind)].get(id).cloned()
     }
@@ -254,5 +283,51 @@ pub async fn follow(
         if missed {
             live.prime(&*store, &network).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::{BusId, LineId, StopId};
+    use crate::time::Millis;
+
+    fn position(time: i64, passengers: u32) -> Record {
+        Record::Position(BusPosition {
+            bus_id: BusId::parse("B001").unwrap(),
+            line_id: LineId::parse("L1").unwrap(),
+            time: Millis(time),
+            latitude: 40.4,
+            longitude: -3.7,
+            speed_kmh: 20.0,
+            direction: 0,
+            passenger_count: passengers,
+            next_stop_id: StopId::parse("S001").unwrap(),
+            distance_to_next_stop_m: 100.0,
+            at_stop: false,
+            in_service: true,
+            trip_id: None,
+            delay_s: None,
+        })
+    }
+
+    fn json_of(live: &LiveState) -> String {
+        let kept = live.position("B001").unwrap();
+        let json = kept.json(|p| Ok::<_, ()>(Bytes::from(p.passenger_count.to_string())));
+        String::from_utf8(json.unwrap().to_vec()).unwrap()
+    }
+
+    /// The JSON kept for a record is that record's: a newer record brings its own, an older
+    /// one (from the store, after the feed) changes nothing.
+    #[test]
+    fn kept_json_follows_the_newest_record() {
+        let live = LiveState::of_simulator(Arc::new(StatusCell::new("test".into())));
+        live.absorb([&position(1_000, 7)]);
+        assert_eq!(json_of(&live), "7");
+        assert_eq!(json_of(&live), "7");
+        live.absorb([&position(2_000, 9)]);
+        assert_eq!(json_of(&live), "9");
+        live.absorb([&position(1_500, 8)]);
+        assert_eq!(json_of(&live), "9");
     }
 }

@@ -588,20 +588,18 @@ pub async fn call(
 
 async fn people_count(query: Query, a: PeopleCountArgs) -> Result<ToolOutput, ToolError> {
     let form = point(a.mode, a.timestamp)?;
-    Ok(single(query.people_count(&a.stop_id, form).await?))
+    Ok(single(query.people_count(&a.stop_id)?.answer(form).await?))
 }
 
 async fn sensor_data(query: Query, a: SensorArgs) -> Result<ToolOutput, ToolError> {
     let form = point(a.mode, a.timestamp)?;
-    let answer = query
-        .sensors(a.entity_type.as_str(), &a.entity_id, form)
-        .await?;
-    Ok(single(answer))
+    let series = query.sensors(a.entity_type.as_str(), &a.entity_id)?;
+    Ok(single(series.answer(form).await?))
 }
 
 async fn bus_position(query: Query, a: BusPositionArgs) -> Result<ToolOutput, ToolError> {
     let form = point(a.mode, a.timestamp)?;
-    Ok(single(query.bus_position(&a.bus_id, form).await?))
+    Ok(single(query.bus_position(&a.bus_id)?.answer(form).await?))
 }
 
 async fn line_buses(query: Query, a: LineBusesArgs) -> Result<ToolOutput, ToolError> {
@@ -655,11 +653,11 @@ async fn time_range(query: Query, a: TimeRangeArgs) -> Result<ToolOutput, ToolEr
     let id = a.entity_id.as_str();
     let (count, items, next_cursor) = match a.data_type {
         DataType::PeopleCount => {
-            let (rows, next) = page_items(query.people_count(id, form).await?);
+            let (rows, next) = page_items(query.people_count(id)?.answer(form).await?);
             (rows.len(), RangeItems::PeopleCount(rows), next)
         }
         DataType::BusPosition => {
-            let (rows, next) = page_items(query.bus_position(id, form).await?);
+            let (rows, next) = page_items(query.bus_position(id)?.answer(form).await?);
             (rows.len(), RangeItems::BusPosition(rows), next)
         }
         DataType::Sensors => {
@@ -667,7 +665,7 @@ async fn time_range(query: Query, a: TimeRangeArgs) -> Result<ToolOutput, ToolEr
                 Some(k) => k,
                 None => sensor_kind(&query, id)?,
             };
-            let (rows, next) = page_items(query.sensors(kind.as_str(), id, form).await?);
+            let (rows, next) = page_items(query.sensors(kind.as_str(), id)?.answer(form).await?);
             (rows.len(), RangeItems::Sensors(rows), next)
         }
     };
