@@ -83,10 +83,22 @@ impl Millis {
 /// As [`Millis::to_rfc3339`].
 impl fmt::Display for Millis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f)
+    }
+}
+
+impl Millis {
+    fn write(self, out: &mut impl fmt::Write) -> fmt::Result {
         match jiff::Timestamp::from_millisecond(self.0) {
-            Ok(_) => write_rfc3339(f, self.0.div_euclid(1000), self.0.rem_euclid(1000), 3),
-            Err(_) => write!(f, "{}ms", self.0),
+            Ok(_) => write_rfc3339(out, self.0.div_euclid(1000), self.0.rem_euclid(1000), 3),
+            Err(_) => write!(out, "{}ms", self.0),
         }
+    }
+
+    /// Appends the text [`fmt::Display`] writes, without going through a formatter (a
+    /// log line is written straight into its buffer).
+    pub fn write_to(self, out: &mut Vec<u8>) {
+        let _ = self.write(&mut TextOut(out));
     }
 }
 
@@ -96,8 +108,29 @@ pub struct Micros(pub jiff::Timestamp);
 
 impl fmt::Display for Micros {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f)
+    }
+}
+
+impl Micros {
+    fn write(&self, out: &mut impl fmt::Write) -> fmt::Result {
         let us = self.0.as_microsecond();
-        write_rfc3339(f, us.div_euclid(1_000_000), us.rem_euclid(1_000_000), 6)
+        write_rfc3339(out, us.div_euclid(1_000_000), us.rem_euclid(1_000_000), 6)
+    }
+
+    /// As [`Millis::write_to`].
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let _ = self.write(&mut TextOut(out));
+    }
+}
+
+/// A byte buffer taking text.
+struct TextOut<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for TextOut<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -263,6 +296,10 @@ mod tests {
                 let ts = jiff::Timestamp::from_millisecond(ms).unwrap();
                 assert_eq!(Millis(ms).to_rfc3339(), format!("{ts:.3}"), "{ms}");
                 assert_eq!(Micros(ts).to_string(), format!("{ts:.6}"), "{ms}");
+                let mut out = b"x".to_vec();
+                Millis(ms).write_to(&mut out);
+                Micros(ts).write_to(&mut out);
+                assert_eq!(out, format!("x{ts:.3}{ts:.6}").into_bytes(), "{ms}");
             }
         }
     }
