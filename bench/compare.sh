@@ -4,6 +4,8 @@
 #   wrk -t2 -c50 -d8s, GET /bus-position/B001?mode=latest (or COMPARE_PATH) with a key,
 #   throttling raised, access log on (to a file); both servers up at once, each on a fresh
 #   1-day backfill; also each one's CPU time per request. Loopback only.
+#   COMPARE_SCRIPT=bench/asof.lua runs that wrk script instead (as-of at random times over
+#   the backfill); COMPARE_BACKFILL (default 1d, in days) and COMPARE_C (default 50) too.
 # Usage: bash bench/compare.sh REV [ROUNDS]     (REV may also be the path of a built binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +13,7 @@ source bench/lib.sh
 need wrk:wrk curl:curl
 REV=$1
 ROUNDS=${2:-7}
+BACKFILL=${COMPARE_BACKFILL:-1d} C=${COMPARE_C:-50}
 if [ -x "$REV" ]; then
   OLD_BIN=$REV
 else
@@ -28,7 +31,7 @@ serve() { # BIN PORT: starts one; its pid goes in PIDS[PORT]
   d=$(mktemp -d)
   CLEANUP+=("rm -rf '$d'")
   "$bin" keys create --group ab --data-dir "$d" 2>/dev/null > "$OUT/compare-$port.key"
-  "$bin" serve --data-dir "$d" --bind "127.0.0.1:$port" --backfill 1d \
+  "$bin" serve --data-dir "$d" --bind "127.0.0.1:$port" --backfill "$BACKFILL" \
     --throttle-burst 1000000000 --throttle-rate 1000000000 > "$d/access.log" 2>&1 &
   PIDS[$port]=$!
   CLEANUP+=("kill $!")
@@ -42,10 +45,17 @@ live() { # PORT
   return 1
 }
 one() { # PID PORT SECONDS: prints req/s, p99 and CPU per request
-  local pid=$1 port=$2 t0
+  local pid=$1 port=$2 t0 key
+  key=$(cat "$OUT/compare-$port.key")
   t0=$(cpu_ticks "$pid")
-  wrk -t2 -c50 -d"$3"s --latency -H "x-api-key: $(cat "$OUT/compare-$port.key")" -H "x-group-name: ab" \
-    "http://127.0.0.1:$port${COMPARE_PATH:-/bus-position/B001?mode=latest}" > "$OUT/compare-$port.txt"
+  if [ -n "${COMPARE_SCRIPT:-}" ]; then
+    local now=$(($(date +%s) * 1000))
+    MADBUS_KEY=$key MADBUS_GROUP=ab FROM_MS=$((now - ${BACKFILL%d} * 86400000 + 60000)) TO_MS=$now \
+      wrk -t2 -c"$C" -d"$3"s --latency -s "$COMPARE_SCRIPT" "http://127.0.0.1:$port"
+  else
+    wrk -t2 -c"$C" -d"$3"s --latency -H "x-api-key: $key" -H "x-group-name: ab" \
+      "http://127.0.0.1:$port${COMPARE_PATH:-/bus-position/B001?mode=latest}"
+  fi > "$OUT/compare-$port.txt"
   echo "$(rps "$OUT/compare-$port.txt") $(wrk_p99 "$OUT/compare-$port.txt")" \
     "$(us_per_request $(($(cpu_ticks "$pid") - t0)) "$OUT/compare-$port.txt")"
 }
