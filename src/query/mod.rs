@@ -407,7 +407,7 @@ where
     pub async fn json(self, form: QueryForm) -> Result<Bytes, QueryError> {
         if let (QueryForm::Latest, Some(kept)) = (&form, &self.live) {
             self.query.ready()?;
-            return kept.json(|record| to_json(&V::from(record)));
+            return kept.json(|record| to_json(&Answer::One(V::from(record))));
         }
         to_json(&self.answer(form).await?)
     }
