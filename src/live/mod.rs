@@ -8,7 +8,6 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
-
 use tokio_util::sync::CancellationToken;
 
 use crate::feed::{FeedMessage, Phase, RecvError, Status, StatusCell, Subscriber};
