@@ -91,6 +91,10 @@ us_per_request() {
 # Figures from the load tools' reports.
 rps() { awk '/Requests\/sec/ {print $2}' "$1"; }                        # wrk or hey
 wrk_p99() { awk '$1 == "99%" {print $2}' "$1"; }
+# The same in milliseconds, as a number (wrk prints us, ms or s).
+wrk_p99_ms() {
+  awk '$1 == "99%" {v = $2 + 0; if ($2 ~ /us$/) v /= 1000; else if ($2 ~ /[0-9]s$/) v *= 1000; print v}' "$1"
+}
 hey_p99() { awk '/99% in/ {print $3 * 1000 " ms"}' "$1"; }
 # wrk prints this line only when some answers were not 2xx/3xx.
 wrk_non2xx() { awk '/Non-2xx/ {print $NF; found=1} END {if (!found) print 0}' "$1"; }
