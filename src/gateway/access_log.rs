@@ -290,22 +290,18 @@ impl Line<'_> {
     }
 }
 
-/// An address as the log shows it, quoted: empty when unknown.
+/// [`DisplayIp`]'s text, quoted; an IPv4 address (the usual case) without the formatter.
 fn write_ip(ip: Option<IpAddr>, out: &mut Vec<u8>) {
     out.push(b'"');
-    match ip {
-        Some(IpAddr::V4(v4)) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                let _ = serde_json::to_writer(&mut *out, &octet);
+    if let Some(IpAddr::V4(v4)) = ip {
+        for (i, octet) in v4.octets().into_iter().enumerate() {
+            if i > 0 {
+                out.push(b'.');
             }
+            let _ = serde_json::to_writer(&mut *out, &octet);
         }
-        Some(ip) => {
-            let _ = write!(out, "{ip}");
-        }
-        None => {}
+    } else {
+        let _ = write!(out, "{}", DisplayIp(ip));
     }
     out.push(b'"');
 }
