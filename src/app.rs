@@ -441,7 +441,8 @@ async fn simulate(
             Arc::clone(&feed),
             sim.config.clone(),
             run.clone(),
-        );
+        )
+        .context("cannot start the simulation thread")?;
         tokio::select! {
             () = lease.lost() => {
                 tracing::error!("lost the writer lease: this simulator stops writing now");

@@ -5,9 +5,37 @@ use std::time::Instant;
 use madbus::app::{Application, Settings};
 use madbus::time::Duration;
 
+/// A backfill's wall time and its simulation thread's CPU time, in seconds.
+#[allow(
+    dead_code,
+    reason = "each benchmark compiles this module; not all read both"
+)]
+pub struct Backfilled {
+    pub wall: f64,
+    /// The same work for each simulated day whatever the store holds, so it measures how
+    /// fast the machine was while the backfill ran.
+    pub sim_cpu: f64,
+}
+
+/// CPU seconds of this process's live thread named `name` (`/proc` schedstat), if any.
+fn thread_cpu(name: &str) -> Option<f64> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            if comm.trim_end() != name {
+                return None;
+            }
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            let ns: f64 = stat.split_whitespace().next()?.parse().ok()?;
+            Some(ns / 1e9)
+        })
+}
+
 /// Builds the app on `dir` with the default network and `backfill` of history (loopback
-/// port 0), runs it until the simulator is live, stops it; returns the wall seconds taken.
-pub fn backfill(rt: &tokio::runtime::Runtime, dir: &std::path::Path, backfill: &str) -> f64 {
+/// port 0), runs it until the simulator is live, stops it.
+pub fn backfill(rt: &tokio::runtime::Runtime, dir: &std::path::Path, backfill: &str) -> Backfilled {
     let mut settings = Settings::new(dir.to_path_buf());
     settings.bind = "127.0.0.1:0".parse().unwrap();
     settings.backfill = backfill.parse::<Duration>().unwrap();
@@ -21,8 +49,9 @@ pub fn backfill(rt: &tokio::runtime::Runtime, dir: &std::path::Path, backfill: &
         }));
         live.until_live().await;
         let wall = started.elapsed().as_secs_f64();
+        let sim_cpu = thread_cpu(madbus::runner::SIM_THREAD).expect("the simulation thread runs");
         tx.send(()).unwrap();
         task.await.unwrap().unwrap();
-        wall
+        Backfilled { wall, sim_cpu }
     })
 }
