@@ -17,20 +17,24 @@ pub struct Backfilled {
     pub sim_cpu: f64,
 }
 
-/// CPU seconds of this process's live thread named `name` (`/proc` schedstat), if any.
+/// CPU time of a thread from its `/proc/.../schedstat` file (Linux), if it can be read.
+pub fn schedstat_cpu(task: &std::path::Path) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(task.join("schedstat")).ok()?;
+    let ns = stat.split_whitespace().next()?.parse().ok()?;
+    Some(std::time::Duration::from_nanos(ns))
+}
+
+/// CPU seconds of this process's live thread named `name`, if any.
 fn thread_cpu(name: &str) -> Option<f64> {
     std::fs::read_dir("/proc/self/task")
         .ok()?
         .flatten()
-        .find_map(|task| {
-            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
-            if comm.trim_end() != name {
-                return None;
-            }
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-            let ns: f64 = stat.split_whitespace().next()?.parse().ok()?;
-            Some(ns / 1e9)
+        .find(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|comm| comm.trim_end() == name)
         })
+        .and_then(|task| schedstat_cpu(&task.path()))
+        .map(|cpu| cpu.as_secs_f64())
 }
 
 /// Builds the app on `dir` with the default network and `backfill` of history (loopback
