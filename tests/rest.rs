@@ -249,6 +249,50 @@ async fn time_series_agree_with_the_store() {
     api.server.stop().await;
 }
 
+/// As-of answers over the sealed part of the history come from memory once asked twice
+/// (`madbus_history_stretches_read_total` counts the reads): every one, asked three times, is
+/// the store's row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_of_from_memory_agrees_with_the_store() {
+    let api = Api::start("40m").await;
+    let rows = api
+        .store()
+        .range(RangeQuery {
+            series: Series::BusPositions,
+            id: "B003".into(),
+            from: Millis::MIN,
+            to: Millis::MAX,
+            limit: 100_000,
+            after: None,
+        })
+        .await
+        .unwrap()
+        .rows;
+    let expected = positions(rows);
+    for (i, row) in expected.iter().enumerate().step_by(3) {
+        let t = Millis::parse(row["time"].as_str().unwrap()).unwrap();
+        // At the row, and between it and the next (5 s apart).
+        for at in [t.0, t.0 + 4_999] {
+            for round in 0..3 {
+                let path = format!("/bus-position/B003?timestamp={at}");
+                let got = api.ok("/bus-position/{bus_id}", &path).await;
+                assert_eq!(&got, row, "row {i}, round {round}: {path}");
+            }
+        }
+    }
+    let metrics = (api.server.get("/metrics", &api.key, "group1").await)
+        .text()
+        .await
+        .unwrap();
+    let read: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("madbus_history_stretches_read_total "))
+        .unwrap_or_else(|| panic!("no stretches read:\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(read >= 3.0, "{read} stretches read");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_and_unknown_ids() {
     let api = Api::start("10m").await;

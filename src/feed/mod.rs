@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 pub use event::{Batch, DecodeError, Event, Topic};
 pub use local::LocalFeed;
 pub use nats::NatsFeed;
-pub use status::{Phase, SimStatus, Status, StatusCell};
+pub use status::{Phase, SimStatus, Status, StatusCell, Stored};
 
 use crate::network::Network;
 

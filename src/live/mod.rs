@@ -10,7 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::feed::{FeedMessage, Phase, RecvError, Status, StatusCell, Subscriber};
+use crate::feed::{FeedMessage, Phase, RecvError, Status, StatusCell, Stored, Subscriber};
 use crate::network::Network;
 use crate::sim::{BusPosition, EntityType, PeopleCount, Record, SensorReading};
 use crate::store::{Series, Store};
@@ -159,6 +159,12 @@ impl LiveState {
         self.following
             && !seen.interrupted
             && seen.last_message.is_some_and(|t| t.elapsed() < STALE_AFTER)
+    }
+
+    /// What the store holds for sure (see [`Stored`]), when memory is current: a status
+    /// heard longer ago may be older than [`Stored::HOLD`].
+    pub fn stored(&self) -> Option<Stored> {
+        self.current().then(|| self.status.stored()).flatten()
     }
 
     pub fn position(&self, bus_id: &str) -> Option<Arc<Kept<BusPosition>>> {

@@ -1,10 +1,12 @@
 //! The one query layer. REST, WebSocket, MCP and GTFS all ask here; none talks to the store
 //! directly. Latest values come from the live state in memory (the store when the live
-//! state has none yet); as-of, range and line snapshots come from the store.
+//! state has none yet); as-of from sealed history in memory or the store; range and line
+//! snapshots from the store.
 
 pub mod arrivals;
 pub mod export;
 mod form;
+mod history;
 pub mod metadata;
 mod transit;
 pub mod views;
@@ -75,6 +77,7 @@ pub struct Query {
     live: Arc<LiveState>,
     feed: Arc<dyn Feed>,
     gtfs_static: transit::StaticCache,
+    history: Arc<history::History>,
 }
 
 impl Query {
@@ -90,6 +93,7 @@ impl Query {
             live,
             feed,
             gtfs_static: Default::default(),
+            history: Default::default(),
         }
     }
 
@@ -155,10 +159,11 @@ impl Query {
         &'q self,
         stop_id: &'q str,
     ) -> Result<EntitySeries<'q, PeopleCount, PeopleCountView>, QueryError> {
-        self.check(Kind::Stop, "stop_id", stop_id)?;
+        let entity = self.check(Kind::Stop, "stop_id", stop_id)?;
         Ok(EntitySeries {
             query: self,
             series: Series::PeopleCount,
+            entity,
             id: stop_id,
             what: "stop",
             live: self.memory(|live| live.people(stop_id)),
@@ -183,10 +188,11 @@ impl Query {
             EntityType::Bus => (Kind::Bus, "bus"),
             EntityType::Stop => (Kind::Stop, "stop"),
         };
-        self.check(check, "entity_id", entity_id)?;
+        let entity = self.check(check, "entity_id", entity_id)?;
         Ok(EntitySeries {
             query: self,
             series: Series::Sensors(kind),
+            entity,
             id: entity_id,
             what,
             live: self.memory(|live| live.sensor(kind, entity_id)),
@@ -201,10 +207,11 @@ impl Query {
         &'q self,
         bus_id: &'q str,
     ) -> Result<EntitySeries<'q, BusPosition, BusPositionView>, QueryError> {
-        self.check(Kind::Bus, "bus_id", bus_id)?;
+        let entity = self.check(Kind::Bus, "bus_id", bus_id)?;
         Ok(EntitySeries {
             query: self,
             series: Series::BusPositions,
+            entity,
             id: bus_id,
             what: "bus",
             live: self.memory(|live| live.position(bus_id)),
@@ -342,6 +349,8 @@ impl Query {
 pub struct EntitySeries<'q, R, V> {
     query: &'q Query,
     series: Series,
+    /// The entity's index in the network (of its kind).
+    entity: usize,
     id: &'q str,
     /// Names the entity in messages.
     what: &'static str,
@@ -358,6 +367,7 @@ where
         let Self {
             query,
             series,
+            entity,
             id,
             what,
             live,
@@ -377,7 +387,13 @@ where
                 Some(kept) => Ok(Answer::One(V::from(&kept.record))),
                 None => one(query.store.latest(series, id).await?, None),
             },
-            QueryForm::AsOf(t) => one(query.store.as_of(series, id, t).await?, Some(t)),
+            QueryForm::AsOf(t) => {
+                let stored = query.live.stored();
+                let row = (query.history)
+                    .as_of(&*query.store, stored, series, (entity, id), t)
+                    .await?;
+                one(row, Some(t))
+            }
             QueryForm::Range {
                 from,
                 to,

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::feed::{Feed, Phase, StatusCell};
+use crate::feed::{Feed, Phase, StatusCell, Stored};
 use crate::network::Network;
 use crate::sim::{Records, World};
 use crate::store::{Batch, Checkpoint, Store};
@@ -133,7 +133,7 @@ pub fn spawn(
         rx,
         store,
         Arc::clone(&status),
-        config.retention,
+        (config.retention, config.speed),
         stop.clone(),
     ));
     let (events_tx, events_rx) = mpsc::channel::<Records>(PUBLISH_QUEUE);
@@ -303,7 +303,7 @@ async fn write_loop(
     mut rx: mpsc::Receiver<Job>,
     store: Arc<dyn Store>,
     status: Arc<StatusCell>,
-    retention: Duration,
+    (retention, speed): (Duration, f64),
     stop: CancellationToken,
 ) -> Unwritten {
     let mut last_prune: Option<Millis> = None;
@@ -352,13 +352,17 @@ async fn write_loop(
         }
         if let Some(end) = end
             && unwritten.batches == 0
-            && last_prune.is_none_or(|p| end.0 - p.0 >= PRUNE_EVERY.as_millis())
         {
-            last_prune = Some(end);
-            match store.prune(end.saturating_sub(retention)).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(rows = n, "pruned rows past retention"),
-                Err(e) => tracing::warn!(error = %e, "pruning failed"),
+            // Said before the prune: readers that keep sealed history in memory stop short
+            // of what may go.
+            status.set_stored(Stored::after_write(end, retention, speed));
+            if last_prune.is_none_or(|p| end.0 - p.0 >= PRUNE_EVERY.as_millis()) {
+                last_prune = Some(end);
+                match store.prune(end.saturating_sub(retention)).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "pruned rows past retention"),
+                    Err(e) => tracing::warn!(error = %e, "pruning failed"),
+                }
             }
         }
     }

@@ -1,0 +1,335 @@
+//! Sealed history in memory, for as-of answers. Rows are written in time order, so a
+//! stretch of an entity's series that ends before what the store holds for sure
+//! ([`Stored::until`]) can no longer change until retention prunes it. Such a stretch is
+//! read whole on its second miss (a question that never comes back costs one point read,
+//! as without this) and kept in a cache bounded by weight. Answers older than what the
+//! writer has promised to keep ([`Stored::kept_from`]), and every answer while that is
+//! unknown, come from the store.
+
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::feed::Stored;
+use crate::sim::Record;
+use crate::store::{RangeQuery, Series, Store, StoreError};
+use crate::time::Millis;
+
+/// One stretch: ten simulated minutes (120 positions of a bus at the default cadence).
+const STRETCH_MS: i64 = 10 * 60 * 1_000;
+/// Memory for kept stretches: about 4 bus-days of positions.
+pub const DEFAULT_BUDGET_BYTES: u64 = 64 << 20;
+/// What a decoded row holds on the heap besides itself (its ids), for the weight.
+const ROW_HEAP_BYTES: usize = 192;
+/// Slots of the doorkeeper that remembers first misses.
+const DOORKEEPER_SLOTS: usize = 1 << 14;
+/// Rows per range read while reading a stretch.
+const READ_PAGE: usize = 1_000;
+
+/// Which stretch: of which series, of which entity (its index in the network), when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct StretchKey {
+    series: Series,
+    entity: u32,
+    stretch: i64,
+}
+
+/// The rows of one stretch in time order, and the row before it (the answer for times
+/// before the stretch's first row).
+struct Stretch {
+    before: Option<Record>,
+    rows: Vec<Record>,
+}
+
+impl Stretch {
+    /// Reads the rows in `start..end` of `id`, and the one before.
+    async fn read(
+        store: &dyn Store,
+        series: Series,
+        id: &str,
+        (start, end): (i64, i64),
+    ) -> Result<Self, StoreError> {
+        let before = store.as_of(series, id, Millis(start - 1)).await?;
+        let mut rows = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .range(RangeQuery {
+                    series,
+                    id: id.to_string(),
+                    from: Millis(start),
+                    to: Millis(end - 1),
+                    limit: READ_PAGE,
+                    after,
+                })
+                .await?;
+            rows.extend(page.rows);
+            match page.next_cursor {
+                Some(cursor) => after = Some(cursor),
+                None => break,
+            }
+        }
+        metrics::counter!("madbus_history_stretches_read_total").increment(1);
+        Ok(Self { before, rows })
+    }
+
+    /// The last row at or before `at`.
+    fn at(&self, at: Millis) -> Option<&Record> {
+        let n = self.rows.partition_point(|r| r.time() <= at);
+        match n.checked_sub(1) {
+            Some(i) => Some(&self.rows[i]),
+            None => self.before.as_ref(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct ByMemory;
+
+impl quick_cache::Weighter<StretchKey, Arc<Stretch>> for ByMemory {
+    fn weight(&self, _: &StretchKey, stretch: &Arc<Stretch>) -> u64 {
+        ((stretch.rows.len() + 1) * (size_of::<Record>() + ROW_HEAP_BYTES)) as u64
+    }
+}
+
+/// Sealed stretches of history kept in memory, within a budget of bytes.
+pub struct History {
+    stretches: quick_cache::sync::Cache<StretchKey, Arc<Stretch>, ByMemory>,
+    /// Fingerprints of stretches missed once, one per slot (a newer miss takes the slot).
+    missed: Box<[AtomicU64]>,
+    fingerprints: std::hash::RandomState,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        Self::new(DEFAULT_BUDGET_BYTES)
+    }
+}
+
+impl History {
+    pub fn new(budget_bytes: u64) -> Self {
+        let per_stretch = 120 * (size_of::<Record>() + ROW_HEAP_BYTES) as u64;
+        Self {
+            stretches: quick_cache::sync::Cache::with_weighter(
+                (budget_bytes / per_stretch).max(1) as usize,
+                budget_bytes,
+                ByMemory,
+            ),
+            missed: (0..DOORKEEPER_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            fingerprints: std::hash::RandomState::new(),
+        }
+    }
+
+    /// The last row of the entity (`entity`, its index, named `id`) with time <= `at`: from
+    /// memory when its stretch is sealed by `stored` and the row is one the store keeps,
+    /// else from the store.
+    pub async fn as_of(
+        &self,
+        store: &dyn Store,
+        stored: Option<Stored>,
+        series: Series,
+        (entity, id): (usize, &str),
+        at: Millis,
+    ) -> Result<Option<Record>, StoreError> {
+        if let (Some(stored), Ok(entity)) = (stored, u32::try_from(entity)) {
+            let stretch = at.0.div_euclid(STRETCH_MS);
+            let start = stretch * STRETCH_MS;
+            let end = start.saturating_add(STRETCH_MS);
+            if end <= stored.until.0 {
+                let key = StretchKey {
+                    series,
+                    entity,
+                    stretch,
+                };
+                if let Some(stretch) = self.sealed(store, key, id, (start, end)).await?
+                    && let Some(row) = stretch.at(at)
+                    && row.time() >= stored.kept_from
+                {
+                    return Ok(Some(row.clone()));
+                }
+            }
+        }
+        store.as_of(series, id, at).await
+    }
+
+    /// The stretch of `key`, from memory, or read now if it missed before; `None` on its
+    /// first miss.
+    async fn sealed(
+        &self,
+        store: &dyn Store,
+        key: StretchKey,
+        id: &str,
+        span: (i64, i64),
+    ) -> Result<Option<Arc<Stretch>>, StoreError> {
+        if let Some(stretch) = self.stretches.get(&key) {
+            return Ok(Some(stretch));
+        }
+        if !self.missed_before(&key) {
+            return Ok(None);
+        }
+        // Concurrent misses of one stretch wait for a single read.
+        match self.stretches.get_value_or_guard_async(&key).await {
+            Ok(stretch) => Ok(Some(stretch)),
+            Err(guard) => {
+                let stretch = Arc::new(Stretch::read(store, key.series, id, span).await?);
+                let _ = guard.insert(Arc::clone(&stretch));
+                Ok(Some(stretch))
+            }
+        }
+    }
+
+    /// Whether `key` missed recently; remembers that it has now.
+    fn missed_before(&self, key: &StretchKey) -> bool {
+        let fingerprint = self.fingerprints.hash_one(key) | 1;
+        let slot = &self.missed[fingerprint as usize % self.missed.len()];
+        slot.swap(fingerprint, Ordering::Relaxed) == fingerprint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::Network;
+    use crate::sim::{EntityType, Records, SimConfig, World};
+    use crate::store::{Batch, SqliteStore};
+
+    const START: &str = "2026-11-23T07:00:00Z";
+
+    /// `minutes` of the default network from [`START`], a step a second.
+    fn run(minutes: i64) -> (Arc<Network>, Records) {
+        let network = Arc::new(Network::default_network());
+        let start = Millis::parse(START).unwrap();
+        let mut world = World::new(Arc::clone(&network), SimConfig::default(), start);
+        let mut records = Records::default();
+        for _ in 0..minutes * 60 {
+            world.step_into(&mut records);
+        }
+        (network, records)
+    }
+
+    async fn write(store: &SqliteStore, records: Records) {
+        let batch = Batch {
+            records,
+            checkpoint: None,
+        };
+        store.write(Arc::new(batch)).await.unwrap();
+    }
+
+    fn at(minutes: f64) -> Millis {
+        Millis(Millis::parse(START).unwrap().0 + (minutes * 60_000.0) as i64)
+    }
+
+    /// The series asked about: positions and sensors of a bus, the count at a stop.
+    fn entities(network: &Network) -> Vec<(Series, usize, String)> {
+        let bus = network.bus_index("B002").unwrap();
+        let stop = network.lines[0].stops[3];
+        vec![
+            (Series::BusPositions, bus, "B002".into()),
+            (Series::Sensors(EntityType::Bus), bus, "B002".into()),
+            (
+                Series::PeopleCount,
+                stop,
+                network.stops[stop].id.to_string(),
+            ),
+        ]
+    }
+
+    /// Asked three times (a first miss, a read, a hit), every answer is the store's: at
+    /// rows, between them, before all of them, across stretch edges.
+    #[tokio::test]
+    async fn answers_are_the_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (network, records) = run(45);
+        write(&store, records).await;
+        let stored = Some(Stored {
+            until: at(45.0),
+            kept_from: at(-60.0),
+        });
+        let history = History::default();
+        for (series, entity, id) in entities(&network) {
+            let mut t = at(-0.5);
+            while t <= at(45.0) {
+                let expected = store.as_of(series, &id, t).await.unwrap();
+                for round in 0..3 {
+                    let got = history
+                        .as_of(&store, stored, series, (entity, &id), t)
+                        .await
+                        .unwrap();
+                    assert_eq!(got, expected, "{series:?} {id} at {t}, round {round}");
+                }
+                t = Millis(t.0 + 1_700);
+            }
+        }
+        // Five sealed stretches of each series (the first, before any row, holds none); the
+        // one the clock is in is not kept.
+        assert_eq!(history.stretches.len(), 3 * 5);
+    }
+
+    /// A stretch the store may still add to is not kept: later rows show at once.
+    #[tokio::test]
+    async fn open_stretches_come_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (network, mut records) = run(25);
+        let later = Records {
+            positions: (records.positions)
+                .extract_if(.., |p| p.time > at(15.0))
+                .collect(),
+            ..Records::default()
+        };
+        write(&store, records).await;
+        let history = History::default();
+        let bus = network.bus_index("B002").unwrap();
+        let ask = async |stored, t| {
+            (history
+                .as_of(&store, stored, Series::BusPositions, (bus, "B002"), t)
+                .await)
+                .unwrap()
+                .map(|r| r.time())
+        };
+        let sealed = |until| {
+            Some(Stored {
+                until,
+                kept_from: at(-60.0),
+            })
+        };
+        for _ in 0..3 {
+            assert_eq!(ask(sealed(at(15.0)), at(19.0)).await, Some(at(15.0)));
+            assert_eq!(ask(None, at(9.0)).await, Some(at(9.0)));
+        }
+        assert_eq!(history.stretches.len(), 0, "nothing sealed was asked for");
+        write(&store, later).await;
+        assert_eq!(ask(sealed(at(25.0)), at(19.0)).await, Some(at(19.0)));
+    }
+
+    /// Rows older than what the writer promises to keep come from the store, which may
+    /// have pruned them, even when their stretch is in memory.
+    #[tokio::test]
+    async fn rows_the_writer_may_prune_come_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (network, records) = run(25);
+        write(&store, records).await;
+        let history = History::default();
+        let bus = network.bus_index("B002").unwrap();
+        let ask = async |kept_from, t| {
+            let stored = Some(Stored {
+                until: at(25.0),
+                kept_from,
+            });
+            (history
+                .as_of(&store, stored, Series::BusPositions, (bus, "B002"), t)
+                .await)
+                .unwrap()
+                .map(|r| r.time())
+        };
+        for _ in 0..3 {
+            assert_eq!(ask(at(-60.0), at(4.0)).await, Some(at(4.0)));
+        }
+        assert_eq!(history.stretches.len(), 1);
+        store.prune(at(5.0)).await.unwrap();
+        assert_eq!(ask(at(5.0), at(4.0)).await, None);
+        assert_eq!(ask(at(5.0), at(6.0)).await, Some(at(6.0)));
+    }
+}
