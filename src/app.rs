@@ -201,6 +201,7 @@ impl Application {
         runner::describe_metrics();
         crate::feed::describe_metrics();
         crate::ws::describe_metrics();
+        crate::query::describe_metrics();
         let live = Arc::new(match (&simulator, role.serves()) {
             (Some(sim), false) => LiveState::of_simulator(Arc::clone(&sim.status)),
             _ => LiveState::new(&network),

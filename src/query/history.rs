@@ -1,8 +1,8 @@
 //! Sealed history in memory, for as-of answers. Rows are written in time order, so a
 //! stretch of an entity's series that ends before what the store holds for sure
 //! ([`Stored::until`]) can no longer change until retention prunes it. Such a stretch is
-//! read whole on its second miss (a question that never comes back costs one point read,
-//! as without this) and kept in a cache bounded by weight. Answers older than what the
+//! read whole on its third miss (a question that comes back once or twice costs point
+//! reads, as without this) and kept in a cache bounded by weight. Answers older than what the
 //! writer has promised to keep ([`Stored::kept_from`]), and every answer while that is
 //! unknown, come from the store.
 
@@ -15,16 +15,33 @@ use crate::sim::Record;
 use crate::store::{RangeQuery, Series, Store, StoreError};
 use crate::time::Millis;
 
-/// One stretch: ten simulated minutes (120 positions of a bus at the default cadence).
-const STRETCH_MS: i64 = 10 * 60 * 1_000;
-/// Memory for kept stretches: about 4 bus-days of positions.
+/// One stretch: a simulated minute (12 positions of a bus at the default cadence). Short,
+/// so that reading one costs about two point reads: history asked at scattered times
+/// (over a whole fleet) gets no slower than without memory.
+const STRETCH_MS: i64 = 60 * 1_000;
+/// Memory for kept stretches: about 28 bus-days of positions.
 pub const DEFAULT_BUDGET_BYTES: u64 = 64 << 20;
-/// What a decoded row holds on the heap besides itself (its ids), for the weight.
-const ROW_HEAP_BYTES: usize = 192;
-/// Slots of the doorkeeper that remembers first misses.
+/// What a kept row holds on the heap besides itself, for the weight: its ids are shared
+/// with the row before (see [`Record::share_with`]) but for a next stop or a trip now and then.
+const ROW_HEAP_BYTES: usize = 16;
+/// Slots of the doorkeeper that counts misses.
 const DOORKEEPER_SLOTS: usize = 1 << 14;
+/// Misses of a stretch before it is read whole: a read costs about two point reads, and
+/// pays only if the stretch is asked for a few more times.
+const MISSES_BEFORE_READ: u64 = 2;
 /// Rows per range read while reading a stretch.
 const READ_PAGE: usize = 1_000;
+
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "madbus_history_stretches_read_total",
+        "Stretches of history read from the store to be kept in memory for as-of answers"
+    );
+    metrics::describe_gauge!(
+        "madbus_history_memory_bytes",
+        "Memory the stretches of history kept for as-of answers take (by their weight)"
+    );
+}
 
 /// Which stretch: of which series, of which entity (its index in the network), when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,11 +51,11 @@ struct StretchKey {
     stretch: i64,
 }
 
-/// The rows of one stretch in time order, and the row before it (the answer for times
-/// before the stretch's first row).
-struct Stretch {
-    before: Option<Record>,
-    rows: Vec<Record>,
+/// The rows of one stretch in time order, after the row before it (the answer for times
+/// before the stretch's first row), with their times apart (a search touches no row).
+pub struct Stretch {
+    times: Box<[Millis]>,
+    rows: Box<[Record]>,
 }
 
 impl Stretch {
@@ -49,8 +66,9 @@ impl Stretch {
         id: &str,
         (start, end): (i64, i64),
     ) -> Result<Self, StoreError> {
-        let before = store.as_of(series, id, Millis(start - 1)).await?;
-        let mut rows = Vec::new();
+        let mut rows: Vec<Record> = (store.as_of(series, id, Millis(start - 1)).await?)
+            .into_iter()
+            .collect();
         let mut after = None;
         loop {
             let page = store
@@ -69,16 +87,36 @@ impl Stretch {
                 None => break,
             }
         }
+        for i in 1..rows.len() {
+            let (earlier, later) = rows.split_at_mut(i);
+            later[0].share_with(&earlier[i - 1]);
+        }
         metrics::counter!("madbus_history_stretches_read_total").increment(1);
-        Ok(Self { before, rows })
+        Ok(Self {
+            times: rows.iter().map(Record::time).collect(),
+            rows: rows.into_boxed_slice(),
+        })
     }
 
-    /// The last row at or before `at`.
-    fn at(&self, at: Millis) -> Option<&Record> {
-        let n = self.rows.partition_point(|r| r.time() <= at);
-        match n.checked_sub(1) {
-            Some(i) => Some(&self.rows[i]),
-            None => self.before.as_ref(),
+    /// Where the last row at or before `at` is.
+    fn at(&self, at: Millis) -> Option<usize> {
+        self.times.partition_point(|&t| t <= at).checked_sub(1)
+    }
+}
+
+/// A row as found: kept in memory (shared, not copied), or read from the store.
+pub enum Row {
+    Kept(Arc<Stretch>, usize),
+    Stored(Record),
+}
+
+impl std::ops::Deref for Row {
+    type Target = Record;
+
+    fn deref(&self) -> &Record {
+        match self {
+            Row::Kept(stretch, i) => &stretch.rows[*i],
+            Row::Stored(record) => record,
         }
     }
 }
@@ -88,14 +126,16 @@ struct ByMemory;
 
 impl quick_cache::Weighter<StretchKey, Arc<Stretch>> for ByMemory {
     fn weight(&self, _: &StretchKey, stretch: &Arc<Stretch>) -> u64 {
-        ((stretch.rows.len() + 1) * (size_of::<Record>() + ROW_HEAP_BYTES)) as u64
+        let row = size_of::<Record>() + size_of::<Millis>() + ROW_HEAP_BYTES;
+        (size_of::<Stretch>() + stretch.rows.len() * row) as u64
     }
 }
 
 /// Sealed stretches of history kept in memory, within a budget of bytes.
 pub struct History {
     stretches: quick_cache::sync::Cache<StretchKey, Arc<Stretch>, ByMemory>,
-    /// Fingerprints of stretches missed once, one per slot (a newer miss takes the slot).
+    /// Fingerprints of stretches missed, with their misses in the low bits, one per slot (a
+    /// newer stretch takes the slot).
     missed: Box<[AtomicU64]>,
     fingerprints: std::hash::RandomState,
 }
@@ -108,7 +148,7 @@ impl Default for History {
 
 impl History {
     pub fn new(budget_bytes: u64) -> Self {
-        let per_stretch = 120 * (size_of::<Record>() + ROW_HEAP_BYTES) as u64;
+        let per_stretch = 13 * (size_of::<Record>() + size_of::<Millis>() + ROW_HEAP_BYTES) as u64;
         Self {
             stretches: quick_cache::sync::Cache::with_weighter(
                 (budget_bytes / per_stretch).max(1) as usize,
@@ -130,7 +170,7 @@ impl History {
         series: Series,
         (entity, id): (usize, &str),
         at: Millis,
-    ) -> Result<Option<Record>, StoreError> {
+    ) -> Result<Option<Row>, StoreError> {
         if let (Some(stored), Ok(entity)) = (stored, u32::try_from(entity)) {
             let stretch = at.0.div_euclid(STRETCH_MS);
             let start = stretch * STRETCH_MS;
@@ -142,18 +182,18 @@ impl History {
                     stretch,
                 };
                 if let Some(stretch) = self.sealed(store, key, id, (start, end)).await?
-                    && let Some(row) = stretch.at(at)
-                    && row.time() >= stored.kept_from
+                    && let Some(i) = stretch.at(at)
+                    && stretch.times[i] >= stored.kept_from
                 {
-                    return Ok(Some(row.clone()));
+                    return Ok(Some(Row::Kept(stretch, i)));
                 }
             }
         }
-        store.as_of(series, id, at).await
+        Ok(store.as_of(series, id, at).await?.map(Row::Stored))
     }
 
-    /// The stretch of `key`, from memory, or read now if it missed before; `None` on its
-    /// first miss.
+    /// The stretch of `key`, from memory, or read now if it missed often enough; `None`
+    /// until then.
     async fn sealed(
         &self,
         store: &dyn Store,
@@ -164,7 +204,7 @@ impl History {
         if let Some(stretch) = self.stretches.get(&key) {
             return Ok(Some(stretch));
         }
-        if !self.missed_before(&key) {
+        if !self.missed_enough(&key) {
             return Ok(None);
         }
         // Concurrent misses of one stretch wait for a single read.
@@ -173,16 +213,28 @@ impl History {
             Err(guard) => {
                 let stretch = Arc::new(Stretch::read(store, key.series, id, span).await?);
                 let _ = guard.insert(Arc::clone(&stretch));
+                metrics::gauge!("madbus_history_memory_bytes").set(self.stretches.weight() as f64);
                 Ok(Some(stretch))
             }
         }
     }
 
-    /// Whether `key` missed recently; remembers that it has now.
-    fn missed_before(&self, key: &StretchKey) -> bool {
-        let fingerprint = self.fingerprints.hash_one(key) | 1;
-        let slot = &self.missed[fingerprint as usize % self.missed.len()];
-        slot.swap(fingerprint, Ordering::Relaxed) == fingerprint
+    /// Whether `key` missed [`MISSES_BEFORE_READ`] times recently; counts this miss.
+    fn missed_enough(&self, key: &StretchKey) -> bool {
+        // Races between requests lose a count now and then: harmless.
+        let fingerprint = self.fingerprints.hash_one(key) & !0b11;
+        let slot = &self.missed[(fingerprint >> 2) as usize % self.missed.len()];
+        let old = slot.load(Ordering::Relaxed);
+        let misses = if old & !0b11 == fingerprint {
+            old & 0b11
+        } else {
+            0
+        };
+        if misses >= MISSES_BEFORE_READ {
+            return true;
+        }
+        slot.store(fingerprint | (misses + 1), Ordering::Relaxed);
+        false
     }
 }
 
@@ -234,7 +286,7 @@ mod tests {
         ]
     }
 
-    /// Asked three times (a first miss, a read, a hit), every answer is the store's: at
+    /// Asked four times (two misses, a read, a hit), every answer is the store's: at
     /// rows, between them, before all of them, across stretch edges.
     #[tokio::test]
     async fn answers_are_the_stores() {
@@ -251,19 +303,24 @@ mod tests {
             let mut t = at(-0.5);
             while t <= at(45.0) {
                 let expected = store.as_of(series, &id, t).await.unwrap();
-                for round in 0..3 {
+                for round in 0..4 {
                     let got = history
                         .as_of(&store, stored, series, (entity, &id), t)
                         .await
                         .unwrap();
-                    assert_eq!(got, expected, "{series:?} {id} at {t}, round {round}");
+                    let got = got.as_deref();
+                    assert_eq!(
+                        got,
+                        expected.as_ref(),
+                        "{series:?} {id} at {t}, round {round}"
+                    );
                 }
                 t = Millis(t.0 + 1_700);
             }
         }
-        // Five sealed stretches of each series (the first, before any row, holds none); the
+        // 46 sealed stretches of each series (the first, before any row, holds none); the
         // one the clock is in is not kept.
-        assert_eq!(history.stretches.len(), 3 * 5);
+        assert_eq!(history.stretches.len(), 3 * 46);
     }
 
     /// A stretch the store may still add to is not kept: later rows show at once.
@@ -294,7 +351,7 @@ mod tests {
                 kept_from: at(-60.0),
             })
         };
-        for _ in 0..3 {
+        for _ in 0..4 {
             assert_eq!(ask(sealed(at(15.0)), at(19.0)).await, Some(at(15.0)));
             assert_eq!(ask(None, at(9.0)).await, Some(at(9.0)));
         }
@@ -324,7 +381,7 @@ mod tests {
                 .unwrap()
                 .map(|r| r.time())
         };
-        for _ in 0..3 {
+        for _ in 0..4 {
             assert_eq!(ask(at(-60.0), at(4.0)).await, Some(at(4.0)));
         }
         assert_eq!(history.stretches.len(), 1);

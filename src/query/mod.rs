@@ -17,6 +17,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 pub use form::{DEFAULT_LIMIT, FormError, MAX_LIMIT, QueryForm, limit_schema};
+pub use history::describe_metrics;
 pub use metadata::{BusSummary, LineDetail, LineSummary, StopOnLine, StopView};
 pub use transit::StaticFeed;
 use views::{Answer, BusPositionView, LineSnapshotView, PageView, PeopleCountView, SensorView};
@@ -374,8 +375,8 @@ where
             view,
         } = self;
         query.ready()?;
-        let one = |row: Option<Record>, at: Option<Millis>| {
-            row.as_ref().and_then(view).map(Answer::One).ok_or_else(|| {
+        let one = |row: Option<&Record>, at: Option<Millis>| {
+            row.and_then(view).map(Answer::One).ok_or_else(|| {
                 QueryError::NotFound(match at {
                     Some(t) => format!("No data for {what} {id} at or before {t}"),
                     None => format!("No data yet for {what} {id}"),
@@ -385,14 +386,14 @@ where
         match form {
             QueryForm::Latest => match live {
                 Some(kept) => Ok(Answer::One(V::from(&kept.record))),
-                None => one(query.store.latest(series, id).await?, None),
+                None => one(query.store.latest(series, id).await?.as_ref(), None),
             },
             QueryForm::AsOf(t) => {
                 let stored = query.live.stored();
                 let row = (query.history)
                     .as_of(&*query.store, stored, series, (entity, id), t)
                     .await?;
-                one(row, Some(t))
+                one(row.as_deref(), Some(t))
             }
             QueryForm::Range {
                 from,
