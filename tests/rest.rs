@@ -49,34 +49,31 @@ impl Api {
     fn store(&self) -> SqliteStore {
         SqliteStore::open(self.server.dir.path()).unwrap()
     }
-}
 
-fn positions(rows: Vec<Record>) -> Vec<Value> {
-    rows.iter()
-        .map(|r| match r {
-            Record::Position(p) => serde_json::to_value(BusPositionView::from(p)).unwrap(),
-            other => panic!("{other:?}"),
-        })
-        .collect()
+    /// Every stored position of `bus_id`, as REST shows them, oldest first.
+    async fn positions_of(&self, bus_id: &str) -> Vec<Value> {
+        let query = RangeQuery {
+            series: Series::BusPositions,
+            id: bus_id.into(),
+            from: Millis::MIN,
+            to: Millis::MAX,
+            limit: 100_000,
+            after: None,
+        };
+        (self.store().range(query).await.unwrap().rows.iter())
+            .map(|r| match r {
+                Record::Position(p) => serde_json::to_value(BusPositionView::from(p)).unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn time_series_agree_with_the_store() {
     let api = Api::start("30m").await;
     let store = api.store();
-    let all = store
-        .range(RangeQuery {
-            series: Series::BusPositions,
-            id: "B002".into(),
-            from: Millis::MIN,
-            to: Millis::MAX,
-            limit: 100_000,
-            after: None,
-        })
-        .await
-        .unwrap()
-        .rows;
-    let expected = positions(all);
+    let expected = api.positions_of("B002").await;
     assert!(
         expected.len() > 300,
         "30 minutes at 5 s: {}",
@@ -255,20 +252,7 @@ async fn time_series_agree_with_the_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn as_of_from_memory_agrees_with_the_store() {
     let api = Api::start("40m").await;
-    let rows = api
-        .store()
-        .range(RangeQuery {
-            series: Series::BusPositions,
-            id: "B003".into(),
-            from: Millis::MIN,
-            to: Millis::MAX,
-            limit: 100_000,
-            after: None,
-        })
-        .await
-        .unwrap()
-        .rows;
-    let expected = positions(rows);
+    let expected = api.positions_of("B003").await;
     for (i, row) in expected.iter().enumerate().step_by(3) {
         let t = Millis::parse(row["time"].as_str().unwrap()).unwrap();
         // At the row, and between it and the next (5 s apart).

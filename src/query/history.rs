@@ -259,6 +259,21 @@ mod tests {
         (network, records)
     }
 
+    /// A store in a temporary dir (kept while the store is used).
+    fn empty_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// A store holding `minutes` of the default network.
+    async fn filled(minutes: i64) -> (tempfile::TempDir, SqliteStore, Arc<Network>) {
+        let (dir, store) = empty_store();
+        let (network, records) = run(minutes);
+        write(&store, records).await;
+        (dir, store, network)
+    }
+
     async fn write(store: &SqliteStore, records: Records) {
         let batch = Batch {
             records,
@@ -290,10 +305,7 @@ mod tests {
     /// rows, between them, before all of them, across stretch edges.
     #[tokio::test]
     async fn answers_are_the_stores() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let (network, records) = run(45);
-        write(&store, records).await;
+        let (_dir, store, network) = filled(45).await;
         let stored = Some(Stored {
             until: at(45.0),
             kept_from: at(-60.0),
@@ -326,8 +338,7 @@ mod tests {
     /// A stretch the store may still add to is not kept: later rows show at once.
     #[tokio::test]
     async fn open_stretches_come_from_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let (_dir, store) = empty_store();
         let (network, mut records) = run(25);
         let later = Records {
             positions: (records.positions)
@@ -364,10 +375,7 @@ mod tests {
     /// have pruned them, even when their stretch is in memory.
     #[tokio::test]
     async fn rows_the_writer_may_prune_come_from_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let (network, records) = run(25);
-        write(&store, records).await;
+        let (_dir, store, network) = filled(25).await;
         let history = History::default();
         let bus = network.bus_index("B002").unwrap();
         let ask = async |kept_from, t| {
