@@ -19,11 +19,12 @@ use crate::time::Millis;
 /// so that reading one costs about two point reads: history asked at scattered times
 /// (over a whole fleet) gets no slower than without memory.
 const STRETCH_MS: i64 = 60 * 1_000;
-/// Memory for kept stretches: about 28 bus-days of positions.
+/// Memory for kept stretches: about 24 bus-days of positions.
 pub const DEFAULT_BUDGET_BYTES: u64 = 64 << 20;
-/// What a kept row holds on the heap besides itself, for the weight: its ids are shared
-/// with the row before (see [`Record::share_with`]) but for a next stop or a trip now and then.
-const ROW_HEAP_BYTES: usize = 16;
+/// What a kept row costs besides itself and its time, for the weight: its ids are shared
+/// with the row before (see [`Record::share_with`]), so a stretch holds each of its ids once
+/// (about 200 bytes over its 13 rows), plus the cache's own entry.
+const ROW_HEAP_BYTES: usize = 32;
 /// Slots of the doorkeeper that counts misses.
 const DOORKEEPER_SLOTS: usize = 1 << 14;
 /// Misses of a stretch before it is read whole: a read costs about two point reads, and
