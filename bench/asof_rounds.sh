@@ -21,12 +21,10 @@ scripted() { wrk -t2 -c10 -d"$1"s --latency -s bench/asof.lua "http://127.0.0.1:
 fixed() { wrk -t2 -c10 -d"$1"s --latency "${H[@]}" "http://127.0.0.1:$PORT/bus-position/B001?mode=latest"; }
 # run NAME COMMAND...: wrk's report in $OUT/asof-rounds-NAME.txt; prints "req/s p99_ms cpu_us"
 run() {
-  local name=$1 t0
+  local report=$OUT/asof-rounds-$1.txt cpu
   shift
-  t0=$(cpu_ticks "$MADBUS_PID")
-  "$@" > "$OUT/asof-rounds-$name.txt"
-  echo "$(rps "$OUT/asof-rounds-$name.txt") $(wrk_p99_ms "$OUT/asof-rounds-$name.txt")" \
-    "$(us_per_request $(($(cpu_ticks "$MADBUS_PID") - t0)) "$OUT/asof-rounds-$name.txt")"
+  cpu=$(cpu_per_request "$report" "$MADBUS_PID" "$@")
+  echo "$(rps "$report") $(wrk_p99_ms "$report") $cpu"
 }
 read -r c cp cc < <(run cold scripted 10)
 echo "Cold (the first 10 s of as-of): $c req/s, p99 $cp ms, $cc µs CPU/req"

@@ -44,20 +44,22 @@ live() { # PORT
   echo "the server on port $1 did not go live" >&2
   return 1
 }
-one() { # PID PORT SECONDS: prints req/s, p99 and CPU per request
-  local pid=$1 port=$2 t0 key
+load() { # PORT SECONDS: wrk on the route (or script) under test
+  local port=$1 key
   key=$(cat "$OUT/compare-$port.key")
-  t0=$(cpu_ticks "$pid")
   if [ -n "${COMPARE_SCRIPT:-}" ]; then
     local now=$(($(date +%s) * 1000))
     MADBUS_KEY=$key MADBUS_GROUP=ab FROM_MS=$((now - ${BACKFILL%d} * 86400000 + 60000)) TO_MS=$now \
-      wrk -t2 -c"$C" -d"$3"s --latency -s "$COMPARE_SCRIPT" "http://127.0.0.1:$port"
+      wrk -t2 -c"$C" -d"$2"s --latency -s "$COMPARE_SCRIPT" "http://127.0.0.1:$port"
   else
-    wrk -t2 -c"$C" -d"$3"s --latency -H "x-api-key: $key" -H "x-group-name: ab" \
+    wrk -t2 -c"$C" -d"$2"s --latency -H "x-api-key: $key" -H "x-group-name: ab" \
       "http://127.0.0.1:$port${COMPARE_PATH:-/bus-position/B001?mode=latest}"
-  fi > "$OUT/compare-$port.txt"
-  echo "$(rps "$OUT/compare-$port.txt") $(wrk_p99 "$OUT/compare-$port.txt")" \
-    "$(us_per_request $(($(cpu_ticks "$pid") - t0)) "$OUT/compare-$port.txt")"
+  fi
+}
+one() { # PID PORT SECONDS: prints req/s, p99 and CPU per request
+  local report=$OUT/compare-$2.txt cpu
+  cpu=$(cpu_per_request "$report" "$1" load "$2" "$3")
+  echo "$(rps "$report") $(wrk_p99 "$report") $cpu"
 }
 declare -A PIDS
 serve "$OLD_BIN" 18201; serve target/release/madbus 18202

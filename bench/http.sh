@@ -6,9 +6,9 @@
 #   2. hey -n 1000 -c 10 on the same madbus route (the checklist's load test shape).
 #   3. As-of queries at random times over 5 days of history (wrk + bench/asof.lua) on the
 #      three buses of L1, cold (just started) and then steady, with `latest` at the same
-#      concurrency as the baseline; then as-of
-#      over every bus of the fleet (few questions come back to a stretch of history kept in
-#      memory), and how many stretches were read and madbus's resident memory.
+#      concurrency as the baseline; then as-of over every bus of the fleet (few questions
+#      come back to a stretch of history kept in memory); how many stretches were read, and
+#      madbus's resident memory.
 # Needs wrk, hey and nginx (Debian packages; installed when missing and run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."

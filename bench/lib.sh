@@ -87,6 +87,18 @@ cpu_ticks() {
 us_per_request() {
   awk -v t="$1" -v hz="$(getconf CLK_TCK)" '/requests in/ {printf "%.1f", t * 1e6 / hz / $1}' "$2"
 }
+# Runs COMMAND... (wrk) with its report in FILE, and prints the CPU microseconds per request
+# that the processes PIDS (one word, space-separated) spent meanwhile:
+# cpu_per_request FILE "PIDS" COMMAND...
+cpu_per_request() {
+  local file=$1 pids=$2 t0
+  shift 2
+  # shellcheck disable=SC2086 # PIDS is a list
+  t0=$(cpu_ticks $pids)
+  "$@" > "$file"
+  # shellcheck disable=SC2086
+  us_per_request $(($(cpu_ticks $pids) - t0)) "$file"
+}
 
 # Figures from the load tools' reports.
 rps() { awk '/Requests\/sec/ {print $2}' "$1"; }                        # wrk or hey

@@ -15,12 +15,10 @@ mapfile -t NGINX_WORKERS < <(pgrep -P "$(cat "$OUT/nginx.pid")")
 echo "| round | madbus req/s | p99 | CPU/req | nginx req/s | p99 | CPU/req | ratio | CPU ratio |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for ((r = 1; r <= ROUNDS; r++)); do
-  t0=$(cpu_ticks "$MADBUS_PID")
-  wrk -t2 -c50 -d10s --latency "${H[@]}" "$URL" > "$OUT/rounds-madbus.txt"
-  mc=$(us_per_request $(($(cpu_ticks "$MADBUS_PID") - t0)) "$OUT/rounds-madbus.txt")
-  t0=$(cpu_ticks "${NGINX_WORKERS[@]}")
-  wrk -t2 -c50 -d10s --latency "$NGINX_URL" > "$OUT/rounds-nginx.txt"
-  nc=$(us_per_request $(($(cpu_ticks "${NGINX_WORKERS[@]}") - t0)) "$OUT/rounds-nginx.txt")
+  mc=$(cpu_per_request "$OUT/rounds-madbus.txt" "$MADBUS_PID" \
+    wrk -t2 -c50 -d10s --latency "${H[@]}" "$URL")
+  nc=$(cpu_per_request "$OUT/rounds-nginx.txt" "${NGINX_WORKERS[*]}" \
+    wrk -t2 -c50 -d10s --latency "$NGINX_URL")
   m=$(rps "$OUT/rounds-madbus.txt"); n=$(rps "$OUT/rounds-nginx.txt")
   echo "| $r | $m | $(wrk_p99 "$OUT/rounds-madbus.txt") | ${mc} µs | $n | $(wrk_p99 "$OUT/rounds-nginx.txt") | ${nc} µs | $(ratio "$m" "$n" '%.2f') | $(ratio "$mc" "$nc" '%.2f') |"
 done

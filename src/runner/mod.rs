@@ -133,7 +133,7 @@ pub fn spawn(
         rx,
         store,
         Arc::clone(&status),
-        (config.retention, config.speed),
+        config.clone(),
         stop.clone(),
     ));
     let (events_tx, events_rx) = mpsc::channel::<Records>(PUBLISH_QUEUE);
@@ -303,7 +303,7 @@ async fn write_loop(
     mut rx: mpsc::Receiver<Job>,
     store: Arc<dyn Store>,
     status: Arc<StatusCell>,
-    (retention, speed): (Duration, f64),
+    config: RunnerConfig,
     stop: CancellationToken,
 ) -> Unwritten {
     let mut last_prune: Option<Millis> = None;
@@ -355,10 +355,10 @@ async fn write_loop(
         {
             // Said before the prune: readers that keep sealed history in memory stop short
             // of what may go.
-            status.set_stored(Stored::after_write(end, retention, speed));
+            status.set_stored(Stored::after_write(end, config.retention, config.speed));
             if last_prune.is_none_or(|p| end.0 - p.0 >= PRUNE_EVERY.as_millis()) {
                 last_prune = Some(end);
-                match store.prune(end.saturating_sub(retention)).await {
+                match store.prune(end.saturating_sub(config.retention)).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(rows = n, "pruned rows past retention"),
                     Err(e) => tracing::warn!(error = %e, "pruning failed"),
