@@ -298,6 +298,12 @@ impl Application {
         } else {
             (http::health_routes(), metrics)
         };
+        let lane = (self.role.serves() && self.limits.fast_lane).then(|| {
+            let state = self.state.clone();
+            Arc::new(self.gateway.fast_lane(Box::new(move |path, query| {
+                http::answer_from_memory(&state.query, path, query)
+            })))
+        });
         let routes = public
             .merge(self.gateway.protect(protected))
             .fallback(http::no_route)
@@ -314,7 +320,7 @@ impl Application {
                 closing.cancel();
             })
         };
-        crate::gateway::server::serve(self.listener, app, self.limits, closing.clone()).await;
+        crate::gateway::server::serve(self.listener, app, lane, self.limits, closing.clone()).await;
         closing.cancel();
         let _ = tokio::join!(on_signal, upkeep);
         if let Some(follower) = follower {

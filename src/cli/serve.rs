@@ -98,6 +98,10 @@ pub struct ServeArgs {
     /// Threads that serve connections, each with its own event loop (default: one per core).
     #[arg(long, env = "MADBUS_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     http_threads: Option<u16>,
+    /// Answer every request through the router, even a plain GET the fast lane would
+    /// answer from memory (the answers are the same; for comparison).
+    #[arg(long, env = "MADBUS_NO_FAST_LANE")]
+    no_fast_lane: bool,
     /// On SIGTERM, how long requests in flight and open connections get to finish.
     #[arg(long, env = "MADBUS_SHUTDOWN_TIMEOUT", default_value = "5s")]
     shutdown_timeout: Duration,
@@ -195,6 +199,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             connection_threads: args
                 .http_threads
                 .map_or_else(server::one_per_core, usize::from),
+            fast_lane: !args.no_fast_lane,
         },
         shared_key,
         allowed_hosts: args.allowed_hosts,

@@ -43,17 +43,17 @@ impl Around for TagRoute {
     }
 }
 
-fn usable_client_id(v: &HeaderValue) -> bool {
-    let s = v.as_bytes();
+/// Whether a client's `x-request-id` is kept as the request's id.
+pub(super) fn usable_client_id(s: &[u8]) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.iter()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
-fn new_id() -> HeaderValue {
-    let id = crate::hex::encode(&rand::rng().random::<[u8; 8]>());
-    HeaderValue::try_from(id).expect("hex is a valid header value")
+/// A new request id: 16 hex digits.
+pub(super) fn new_id() -> String {
+    crate::hex::encode(&rand::rng().random::<[u8; 8]>())
 }
 
 fn protocol(v: axum::http::Version) -> &'static str {
@@ -83,8 +83,12 @@ fn param_name(pair: &str) -> &str {
 
 /// The path with credential values in its query replaced by `REDACTED`.
 pub fn redacted_path(uri: &axum::http::Uri) -> Cow<'_, str> {
-    let whole = uri.path_and_query().map_or("/", |p| p.as_str());
-    let Some(query) = uri.query() else {
+    redacted(uri.path_and_query().map_or("/", |p| p.as_str()))
+}
+
+/// A request target (path and query) with credential values in its query replaced.
+pub(super) fn redacted(whole: &str) -> Cow<'_, str> {
+    let Some((path, query)) = whole.split_once('?') else {
         return Cow::Borrowed(whole);
     };
     if !query.split('&').any(|pair| is_secret(param_name(pair))) {
@@ -101,7 +105,7 @@ pub fn redacted_path(uri: &axum::http::Uri) -> Cow<'_, str> {
             }
         })
         .collect();
-    Cow::Owned(format!("{}?{}", uri.path(), parts.join("&")))
+    Cow::Owned(format!("{path}?{}", parts.join("&")))
 }
 
 /// The method as a metric label: one of the standard methods, else `other`, so no request
@@ -318,6 +322,49 @@ impl std::fmt::Display for DisplayIp {
     }
 }
 
+/// Milliseconds with two decimals, as the log shows a latency.
+fn latency_ms(latency: std::time::Duration) -> f64 {
+    (latency.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+/// A request the fast lane answered with 200: what it shows the log and metrics.
+pub(super) struct Answered<'a> {
+    pub request_id: &'a str,
+    pub ip: IpAddr,
+    pub started: Instant,
+    pub request_time: Millis,
+    pub route: &'a str,
+    /// The request target as sent (credentials are redacted here).
+    pub target: &'a str,
+    pub length: usize,
+    pub group: &'a str,
+}
+
+impl Answered<'_> {
+    /// Records the request's metrics and writes its line, as [`AccessLog`] does for the
+    /// router's answers.
+    pub fn log(&self) {
+        let latency = self.started.elapsed();
+        let route_key = super::metrics::record_request("GET", self.route, 200, latency);
+        Line {
+            request_id: self.request_id,
+            ip: Some(self.ip),
+            request_time: self.request_time,
+            method: &Method::GET,
+            route_key: &route_key,
+            path: &redacted(self.target),
+            status: 200,
+            protocol: "HTTP/1.1",
+            response_length: Some(self.length as u64),
+            latency_ms: latency_ms(latency),
+            group: Some(self.group),
+            error: None,
+            authorizer: None,
+        }
+        .emit();
+    }
+}
+
 /// Writes one access-log line per request and records its metrics.
 #[derive(Clone)]
 pub struct AccessLog;
@@ -343,9 +390,9 @@ impl Around for AccessLog {
         let id = request
             .headers()
             .get("x-request-id")
-            .filter(|v| usable_client_id(v))
+            .filter(|v| usable_client_id(v.as_bytes()))
             .cloned()
-            .unwrap_or_else(new_id);
+            .unwrap_or_else(|| HeaderValue::try_from(new_id()).expect("hex is a header value"));
         request.headers_mut().insert("x-request-id", id.clone());
         Ok(Pending {
             started,
@@ -396,7 +443,7 @@ impl Around for AccessLog {
             status,
             protocol,
             response_length: length,
-            latency_ms: (latency.as_secs_f64() * 100_000.0).round() / 100.0,
+            latency_ms: latency_ms(latency),
             group: ext.get::<Principal>().map(|p| &*p.group).or_else(|| {
                 let claimed = claimed_group.as_ref()?.to_str().ok()?;
                 crate::network::id::check_id(claimed)

@@ -62,8 +62,9 @@ const MAX_KEY_LEN: usize = 256;
 /// A refused request: its status kind, the client's message and the log's reason.
 type Refused = (ErrorKind, String, &'static str);
 
-/// The key and group a request presents, checked for shape (not yet against the keys).
-fn credentials(request: &Request) -> Result<(Cow<'_, str>, Cow<'_, str>), Refused> {
+/// The key and group a request presents, from its headers (or, on the routes that allow
+/// it, its query), not yet checked; and whether the query could have held them.
+fn presented(request: &Request) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>, bool) {
     let headers = request.headers();
     let query_allowed = request
         .extensions()
@@ -80,8 +81,23 @@ fn credentials(request: &Request) -> Result<(Cow<'_, str>, Cow<'_, str>), Refuse
         query
             .iter()
             .find(|(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| Cow::Owned(v.clone()))
     };
+    let key = header(headers, "x-api-key")
+        .map(Cow::Borrowed)
+        .or_else(|| from_query("api_key"));
+    let group = header(headers, "x-group-name")
+        .map(Cow::Borrowed)
+        .or_else(|| from_query("group_name"));
+    (key, group, query_allowed)
+}
+
+/// Checks the shape of presented credentials (not yet against the keys).
+fn credentials<'a>(
+    key: Option<&'a str>,
+    group: Option<&'a str>,
+    query_allowed: bool,
+) -> Result<(&'a str, &'a str), Refused> {
     let unauthorized = |what: &str, reason| {
         let hint = if query_allowed {
             format!("Missing {what} header (or query parameter)")
@@ -90,15 +106,9 @@ fn credentials(request: &Request) -> Result<(Cow<'_, str>, Cow<'_, str>), Refuse
         };
         (ErrorKind::Unauthorized, hint, reason)
     };
-    let key = header(headers, "x-api-key")
-        .map(Cow::Borrowed)
-        .or_else(|| from_query("api_key").map(Cow::Owned))
-        .ok_or_else(|| unauthorized("x-api-key", "missing x-api-key"))?;
-    let group = header(headers, "x-group-name")
-        .map(Cow::Borrowed)
-        .or_else(|| from_query("group_name").map(Cow::Owned))
-        .ok_or_else(|| unauthorized("x-group-name", "missing x-group-name"))?;
-    if let Err(e) = crate::network::id::check_id(&group) {
+    let key = key.ok_or_else(|| unauthorized("x-api-key", "missing x-api-key"))?;
+    let group = group.ok_or_else(|| unauthorized("x-group-name", "missing x-group-name"))?;
+    if let Err(e) = crate::network::id::check_id(group) {
         return Err((
             ErrorKind::BadRequest,
             format!("Invalid x-group-name: it {e}"),
@@ -115,68 +125,109 @@ fn credentials(request: &Request) -> Result<(Cow<'_, str>, Cow<'_, str>), Refuse
     Ok((key, group))
 }
 
-/// Authenticates and throttles each request to a protected route.
-#[derive(Clone)]
-pub struct Authenticate(pub Arc<Gateway>);
-
 /// An accepted request's principal and its key's remaining burst.
 pub struct Accepted {
-    principal: Principal,
+    pub principal: Principal,
     burst: u32,
     remaining: u32,
 }
 
-impl Around for Authenticate {
-    type Kept = Accepted;
+impl Accepted {
+    /// The `RateLimit-*` headers an accepted request's answer carries.
+    pub fn rate_limit_headers(&self) -> [(&'static str, u32); 2] {
+        [
+            ("ratelimit-limit", self.burst),
+            ("ratelimit-remaining", self.remaining),
+        ]
+    }
+}
 
-    fn before(&self, request: &mut Request) -> Result<Accepted, Response> {
-        let gateway = &self.0;
-        let ip = client_ip(request).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+/// Why [`Gateway::admit`] did not accept a request.
+pub enum Denied {
+    /// The address is over its failure budget for this long.
+    Blocked(std::time::Duration),
+    /// The credentials are missing, malformed or refused.
+    Refused(Refused),
+    /// The key is over its budget until then.
+    Throttled(
+        Principal,
+        governor::NotUntil<governor::clock::QuantaInstant>,
+    ),
+}
+
+impl Gateway {
+    /// Checks a request's credentials and its key's budget. Nothing changes unless the
+    /// request is accepted (then it takes one from its key's budget): a refusal's counts,
+    /// metrics and answer are [`Gateway::deny`]'s.
+    pub(super) fn admit(
+        &self,
+        ip: IpAddr,
+        key: Option<&str>,
+        group: Option<&str>,
+        query_allowed: bool,
+    ) -> Result<Accepted, Denied> {
         // An address over its failure budget is refused before its key is even looked at, so
         // guessing does not get faster by sending the right key now and then.
-        if let Some(wait) = gateway.blocked_for(ip) {
-            metrics::counter!("madbus_throttled_requests_total", "scope" => "address").increment(1);
-            let wait = seconds_until(wait);
-            let mut response = too_many(
-                format!("Too many failed authentications from this address; retry after {wait} s"),
-                wait,
-                None,
-            );
-            response
-                .extensions_mut()
-                .insert(AuthFailure("address over its failure budget"));
-            return Err(response);
+        if let Some(wait) = self.blocked_for(ip) {
+            return Err(Denied::Blocked(wait));
         }
-        let outcome = credentials(request).and_then(|(key, group)| {
-            gateway
-                .keys
-                .verify(&key, &group, Millis::now())
-                .map_err(|why| {
+        let principal = credentials(key, group, query_allowed)
+            .and_then(|(key, group)| {
+                self.keys.verify(key, group, Millis::now()).map_err(|why| {
                     (
                         ErrorKind::Forbidden,
                         "Invalid API key for this group".to_string(),
                         why.as_str(),
                     )
                 })
-        });
-        let principal = match outcome {
-            Ok(p) => p,
-            Err((kind, message, reason)) => {
+            })
+            .map_err(Denied::Refused)?;
+        let burst = self.config.throttle_burst;
+        match self.per_key.check_key(&principal.key_id) {
+            Ok(snapshot) => Ok(Accepted {
+                principal,
+                burst,
+                remaining: snapshot.remaining_burst_capacity(),
+            }),
+            Err(not_until) => Err(Denied::Throttled(principal, not_until)),
+        }
+    }
+
+    /// The answer to a denied request from `ip`, after counting its failure.
+    fn deny(&self, ip: IpAddr, denied: Denied) -> Response {
+        match denied {
+            Denied::Blocked(wait) => {
+                metrics::counter!("madbus_throttled_requests_total", "scope" => "address")
+                    .increment(1);
+                let wait = seconds_until(wait);
+                let mut response = too_many(
+                    format!(
+                        "Too many failed authentications from this address; retry after {wait} s"
+                    ),
+                    wait,
+                    None,
+                );
+                response
+                    .extensions_mut()
+                    .insert(AuthFailure("address over its failure budget"));
+                response
+            }
+            Denied::Refused((kind, message, reason)) => {
                 metrics::counter!("madbus_auth_failures_total", "reason" => reason).increment(1);
-                let mut response = if gateway.failures.len() >= MAX_TRACKED_ADDRESSES {
+                let mut response = if self.failures.len() >= MAX_TRACKED_ADDRESSES {
                     too_many(
                         "Too many failed authentications; retry later".into(),
                         60,
                         None,
                     )
                 } else {
-                    match gateway.failures.check_key(&ip) {
+                    match self.failures.check_key(&ip) {
                         Ok(_) => ApiError::new(kind, message).into_response(),
                         Err(not_until) => {
                             metrics::counter!("madbus_throttled_requests_total", "scope" => "address")
                                 .increment(1);
                             let wait = not_until.wait_time_from(DefaultClock::default().now());
-                            gateway.block(ip, wait);
+                            self.block(ip, wait);
                             let wait = seconds_until(wait);
                             too_many(
                                 format!("Too many failed authentications; retry after {wait} s"),
@@ -187,22 +238,11 @@ impl Around for Authenticate {
                     }
                 };
                 response.extensions_mut().insert(AuthFailure(reason));
-                return Err(response);
+                response
             }
-        };
-
-        let burst = gateway.config.throttle_burst;
-        match gateway.per_key.check_key(&principal.key_id) {
-            Ok(snapshot) => {
-                request.extensions_mut().insert(principal.clone());
-                Ok(Accepted {
-                    principal,
-                    burst,
-                    remaining: snapshot.remaining_burst_capacity(),
-                })
-            }
-            Err(not_until) => {
+            Denied::Throttled(principal, not_until) => {
                 metrics::counter!("madbus_throttled_requests_total", "scope" => "key").increment(1);
+                let burst = self.config.throttle_burst;
                 let wait = seconds_until(not_until.wait_time_from(DefaultClock::default().now()));
                 let mut response = too_many(
                     format!(
@@ -212,15 +252,39 @@ impl Around for Authenticate {
                     Some(burst),
                 );
                 response.extensions_mut().insert(principal);
-                Err(response)
+                response
             }
+        }
+    }
+}
+
+/// Authenticates and throttles each request to a protected route.
+#[derive(Clone)]
+pub struct Authenticate(pub Arc<Gateway>);
+
+impl Around for Authenticate {
+    type Kept = Accepted;
+
+    fn before(&self, request: &mut Request) -> Result<Accepted, Response> {
+        let ip = client_ip(request).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let (key, group, query_allowed) = presented(request);
+        let admitted = self
+            .0
+            .admit(ip, key.as_deref(), group.as_deref(), query_allowed);
+        match admitted {
+            Ok(accepted) => {
+                request.extensions_mut().insert(accepted.principal.clone());
+                Ok(accepted)
+            }
+            Err(denied) => Err(self.0.deny(ip, denied)),
         }
     }
 
     fn after(accepted: Accepted, mut response: Response) -> Response {
         let h = response.headers_mut();
-        h.insert("ratelimit-limit", HeaderValue::from(accepted.burst));
-        h.insert("ratelimit-remaining", HeaderValue::from(accepted.remaining));
+        for (name, value) in accepted.rate_limit_headers() {
+            h.insert(name, HeaderValue::from(value));
+        }
         response.extensions_mut().insert(accepted.principal);
         response
     }

@@ -44,6 +44,10 @@ fn describe() {
         "HTTP request latency by route"
     );
     describe_counter!(
+        "madbus_http_fast_lane_answers_total",
+        "Requests answered by the fast lane, without the router (also in the route's counts)"
+    );
+    describe_counter!(
         "madbus_auth_failures_total",
         "Refused authentications by reason"
     );
@@ -136,6 +140,14 @@ pub fn record_request(
         stats.requests(status).increment(1);
         Rc::clone(&stats.key)
     })
+}
+
+/// Counts a request the fast lane answered (beside its route's metrics).
+pub fn count_fast_lane_answer() {
+    thread_local! {
+        static ANSWERS: metrics::Counter = metrics::counter!("madbus_http_fast_lane_answers_total");
+    }
+    ANSWERS.with(|answers| answers.increment(1));
 }
 
 /// `GET /metrics`.

@@ -5,6 +5,7 @@
 mod access_log;
 mod auth;
 mod cors;
+pub mod fast_lane;
 pub use cors::origin_allowed;
 pub mod keys;
 pub mod metrics;
@@ -24,6 +25,7 @@ use crate::web::around::AroundLayer;
 
 pub use access_log::write_json_access_lines_to;
 pub use auth::AuthFailure;
+pub use fast_lane::FastLane;
 pub use keys::{KeyRing, Principal};
 pub use server::ServerLimits;
 
@@ -142,6 +144,11 @@ impl Gateway {
                 self.config.request_timeout,
             ))
             .service(routes)
+    }
+
+    /// The fast lane for answers `shortcut` finds in memory (see [`fast_lane`]).
+    pub fn fast_lane(self: &Arc<Self>, shortcut: Box<fast_lane::Shortcut>) -> FastLane {
+        FastLane::new(Arc::clone(self), shortcut)
     }
 
     /// The auth and throttling middleware for protected routes.

@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
+use bytes::{Buf, BytesMut};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -24,6 +25,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+use super::fast_lane::{FastLane, Left};
 
 /// Sockets kept free for the store, logs and the process itself.
 const RESERVED_FDS: u64 = 256;
@@ -47,6 +50,8 @@ pub struct ServerLimits {
     pub drain_timeout: Duration,
     /// Threads that serve connections, each with its own event loop.
     pub connection_threads: usize,
+    /// Whether plain GETs of answers in memory take the fast lane (`gateway::fast_lane`).
+    pub fast_lane: bool,
 }
 
 impl Default for ServerLimits {
@@ -58,6 +63,7 @@ impl Default for ServerLimits {
             max_header_bytes: 32 * 1024,
             drain_timeout: Duration::from_secs(5),
             connection_threads: one_per_core(),
+            fast_lane: true,
         }
     }
 }
@@ -98,12 +104,18 @@ impl<T> App for T where
 pub async fn serve(
     listener: TcpListener,
     app: impl App,
+    lane: Option<Arc<FastLane>>,
     limits: ServerLimits,
     shutdown: CancellationToken,
 ) {
     let max = effective_max_connections(limits.max_connections);
     let sockets = Arc::new(Semaphore::new(max));
     let pressure = Arc::new(Pressure::default());
+    let shared = Arc::new(Shared {
+        limits: limits.clone(),
+        pressure: Arc::clone(&pressure),
+        lane,
+    });
     let mut threads = match ConnectionThreads::start(limits.connection_threads.max(1)) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -166,8 +178,7 @@ pub async fn serve(
             peer,
             permit,
             app.clone(),
-            limits.clone(),
-            Arc::clone(&pressure),
+            Arc::clone(&shared),
             shutdown.clone(),
         );
         match threads.as_mut() {
@@ -441,15 +452,26 @@ async fn expiry(watch: &Watch, limits: &ServerLimits, pressure: &Pressure) -> Ex
     }
 }
 
+/// What every connection reads.
+struct Shared {
+    limits: ServerLimits,
+    pressure: Arc<Pressure>,
+    lane: Option<Arc<FastLane>>,
+}
+
 async fn connection(
     stream: std::net::TcpStream,
     peer: SocketAddr,
     permit: OwnedSemaphorePermit,
     app: impl App,
-    limits: ServerLimits,
-    pressure: Arc<Pressure>,
+    shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) {
+    let Shared {
+        limits,
+        pressure,
+        lane,
+    } = &*shared;
     let stream = match TcpStream::from_std(stream) {
         Ok(s) => s,
         Err(e) => {
@@ -458,10 +480,32 @@ async fn connection(
         }
     };
     let watch = Arc::new(Watch::new());
-    let io = Watched {
+    let mut io = Watched {
         inner: stream,
         watch: Arc::clone(&watch),
         _permit: permit,
+    };
+    let max_head = limits.max_header_bytes.max(8192);
+    let unanswered = match lane {
+        Some(lane) => {
+            let answered = || drop(watch.begin_request());
+            let served = lane.serve(&mut io, peer.ip(), max_head, answered, &shutdown);
+            tokio::select! {
+                left = served => match left {
+                    Left::Closed => return,
+                    Left::ToRouter(bytes) => bytes,
+                },
+                why = expiry(&watch, limits, pressure) => {
+                    tracing::debug!(reason = ?why, %peer, "closing a connection");
+                    return;
+                }
+            }
+        }
+        None => BytesMut::new(),
+    };
+    let io = Replay {
+        unread: unanswered,
+        inner: io,
     };
     let requests = Arc::clone(&watch);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -479,7 +523,7 @@ async fn connection(
         // Both timeouts are this module's (see the module comment): hyper's is off, so it
         // needs no timer.
         .header_read_timeout(None)
-        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_buf_size(max_head)
         .max_headers(100);
     let conn = builder
         .serve_connection(TokioIo::new(io), service)
@@ -494,7 +538,7 @@ async fn connection(
                 }
                 return;
             }
-            why = expiry(&watch, &limits, &pressure) => {
+            why = expiry(&watch, limits, pressure) => {
                 tracing::debug!(reason = ?why, %peer, "closing a connection");
                 return;
             }
@@ -554,6 +598,59 @@ impl AsyncWrite for Watched {
             self.watch.on_write();
         }
         polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A socket whose first bytes were read already (by the fast lane): they are read again
+/// first.
+struct Replay<T> {
+    unread: BytesMut,
+    inner: T,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Replay<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.unread.is_empty() {
+            return Pin::new(&mut self.inner).poll_read(cx, buf);
+        }
+        let n = self.unread.len().min(buf.remaining());
+        buf.put_slice(&self.unread[..n]);
+        self.unread.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Replay<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {

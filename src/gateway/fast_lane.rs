@@ -1,0 +1,412 @@
+//! The fast lane: a connection's plain `GET`s of an answer kept in memory (a latest record,
+//! or as-of history in memory), answered without building a request for the router (whose
+//! path spent 1.6-2x nginx's CPU on a file, all of it in user space; BENCHMARKS.md). It does the gateway's whole work for them: the
+//! same key check and throttle ([`Gateway::admit`]), request id, CORS headers, access-log
+//! line and metrics.
+//!
+//! It answers only what succeeds, and only requests of one plain shape: HTTP/1.1, no body,
+//! no `Origin`, `Upgrade`, `Expect` or `Connection` other than `keep-alive`, a target the
+//! shortcut knows, credentials the gateway accepts. At the first request it does not
+//! answer, or one it cannot parse, the connection goes to hyper and the router for good,
+//! with every byte not yet answered: the router then answers as it always has (errors,
+//! 401/403/429, 431 for a head too large). Until then nothing has changed for that request:
+//! [`Gateway::admit`] changes nothing but on success.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use super::Gateway;
+use super::access_log::{Answered, new_id, usable_client_id};
+use crate::time::Millis;
+
+/// What the lane may answer from memory: for a GET of `path` with `query`, the route's
+/// template and the JSON the router would answer; `None` leaves the request to the router.
+pub type Shortcut = dyn Fn(&str, &str) -> Option<(&'static str, Bytes)> + Send + Sync;
+
+/// Headers at most in a request the lane parses (hyper's limit too; more goes to hyper).
+const MAX_HEADERS: usize = 100;
+/// Answers are written once this many bytes wait (or no complete request is left).
+const OUT_BATCH: usize = 64 * 1024;
+
+/// The fast lane of every connection.
+pub struct FastLane {
+    gateway: Arc<Gateway>,
+    shortcut: Box<Shortcut>,
+    /// The lines the gateway's CORS layer adds to an answer for a request without `Origin`.
+    cors: Vec<u8>,
+}
+
+/// How the lane left a connection.
+pub enum Left {
+    /// Closed: by the client, an error, `Connection: close`, or a stop.
+    Closed,
+    /// To hyper, with the bytes not yet answered.
+    ToRouter(BytesMut),
+}
+
+/// One step over the bytes read so far.
+enum Step {
+    /// A request answered into the output: the bytes it took, and whether to close after.
+    Answered { used: usize, close: bool },
+    /// The head is not all here yet.
+    Incomplete,
+    /// Not the lane's: the router answers this and everything after it.
+    NotMine,
+}
+
+impl FastLane {
+    /// The lane for `gateway`.
+    pub(super) fn new(gateway: Arc<Gateway>, shortcut: Box<Shortcut>) -> Self {
+        let cors = cors_lines(&gateway.cors);
+        Self {
+            gateway,
+            shortcut,
+            cors,
+        }
+    }
+
+    /// Serves `io` until it closes or a request is not the lane's. A head still incomplete
+    /// at `max_head` bytes goes to hyper (which answers 431). `answered` runs after each
+    /// answer (the connection's watch counts it as a request done).
+    pub(super) async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        io: &mut IO,
+        ip: IpAddr,
+        max_head: usize,
+        answered: impl Fn(),
+        shutdown: &CancellationToken,
+    ) -> Left {
+        let mut read = BytesMut::with_capacity(4096);
+        let mut out = Vec::with_capacity(4096);
+        loop {
+            // The complete requests read so far are answered, then written at once (up to
+            // a batch's worth: pipelined small requests must not make a large output).
+            let mut step = Step::Incomplete;
+            while !read.is_empty() && out.len() < OUT_BATCH {
+                step = self.step(&read, ip, shutdown.is_cancelled(), &mut out);
+                match step {
+                    Step::Answered { used, close } => {
+                        read.advance(used);
+                        answered();
+                        if close {
+                            break;
+                        }
+                    }
+                    Step::Incomplete | Step::NotMine => break,
+                }
+            }
+            if !out.is_empty() {
+                if io.write_all(&out).await.is_err() {
+                    return Left::Closed;
+                }
+                out.clear();
+            }
+            match step {
+                Step::Answered { close: true, .. } => {
+                    let _ = io.shutdown().await;
+                    return Left::Closed;
+                }
+                Step::NotMine => return Left::ToRouter(read),
+                // The batch was full: more requests may be waiting.
+                Step::Answered { .. } if !read.is_empty() => continue,
+                _ if read.len() >= max_head => return Left::ToRouter(read),
+                _ => {}
+            }
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled(), if read.is_empty() => return Left::Closed,
+                n = io.read_buf(&mut read) => match n {
+                    Ok(0) | Err(_) => return Left::Closed,
+                    Ok(_) => {}
+                },
+            }
+        }
+    }
+
+    /// Answers the first request in `read` into `out`, if it is the lane's.
+    fn step(&self, read: &[u8], ip: IpAddr, closing: bool, out: &mut Vec<u8>) -> Step {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut headers);
+        let used = match request.parse(read) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Step::Incomplete,
+            Err(_) => return Step::NotMine,
+        };
+        match self.answer(&request, ip, closing, out) {
+            Some(()) => Step::Answered {
+                used,
+                close: closing,
+            },
+            None => Step::NotMine,
+        }
+    }
+
+    /// Writes the answer to `request` into `out`, if the lane may give it.
+    fn answer(
+        &self,
+        request: &httparse::Request<'_, '_>,
+        ip: IpAddr,
+        closing: bool,
+        out: &mut Vec<u8>,
+    ) -> Option<()> {
+        let started = Instant::now();
+        if request.method? != "GET" || request.version? != 1 {
+            return None;
+        }
+        let target = request.path?;
+        if !target.starts_with('/') || !target.bytes().all(plain_target_byte) {
+            return None;
+        }
+        let Plain {
+            key,
+            group,
+            request_id,
+        } = plain_headers(request.headers)?;
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        // Found before the key is checked: a check that passes takes from the key's budget,
+        // and the router must not see a request the lane already counted.
+        let (route, body) = (self.shortcut)(path, query)?;
+        let accepted = self.gateway.admit(ip, key, group, false).ok()?;
+        let request_time = Millis::now();
+        let fresh;
+        let request_id = match request_id {
+            Some(id) => id,
+            None => {
+                fresh = new_id();
+                &fresh
+            }
+        };
+
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n");
+        for (name, value) in accepted.rate_limit_headers() {
+            header_line(
+                out,
+                name.as_bytes(),
+                itoa::Buffer::new().format(value).as_bytes(),
+            );
+        }
+        let length = itoa::Buffer::new().format(body.len()).as_bytes().to_vec();
+        header_line(out, b"content-length", &length);
+        out.extend_from_slice(&self.cors);
+        header_line(out, b"x-request-id", request_id.as_bytes());
+        if closing {
+            out.extend_from_slice(b"connection: close\r\n");
+        }
+        out.extend_from_slice(b"date: ");
+        http_date(out);
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(&body);
+
+        Answered {
+            request_id,
+            ip,
+            started,
+            request_time,
+            route,
+            target,
+            length: body.len(),
+            group: &accepted.principal.group,
+        }
+        .log();
+        super::metrics::count_fast_lane_answer();
+        Some(())
+    }
+}
+
+/// The headers of a request the lane may answer.
+struct Plain<'a> {
+    key: Option<&'a str>,
+    group: Option<&'a str>,
+    request_id: Option<&'a str>,
+}
+
+/// The credentials and request id of a plain request (the first header of each name, as
+/// the router reads them); `None` if a header asks for more than the lane does.
+fn plain_headers<'a>(headers: &[httparse::Header<'a>]) -> Option<Plain<'a>> {
+    // The first of each, once seen: `Some(None)` when it was empty or unusable.
+    let (mut key, mut group, mut request_id) = (None, None, None);
+    for h in headers {
+        let name = h.name;
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        if is("x-api-key") {
+            if key.is_none() {
+                key = Some(Some(header_text(h.value)?).filter(|v| !v.is_empty()));
+            }
+        } else if is("x-group-name") {
+            if group.is_none() {
+                group = Some(Some(header_text(h.value)?).filter(|v| !v.is_empty()));
+            }
+        } else if is("x-request-id") {
+            if request_id.is_none() {
+                request_id = Some(
+                    usable_client_id(h.value)
+                        .then(|| std::str::from_utf8(h.value).ok())
+                        .flatten(),
+                );
+            }
+        } else if is("content-length") {
+            if h.value.trim_ascii() != b"0" {
+                return None;
+            }
+        } else if is("connection") {
+            if !h.value.trim_ascii().eq_ignore_ascii_case(b"keep-alive") {
+                return None;
+            }
+        } else if is("transfer-encoding") || is("origin") || is("upgrade") || is("expect") {
+            return None;
+        }
+    }
+    Some(Plain {
+        key: key.flatten(),
+        group: group.flatten(),
+        request_id: request_id.flatten(),
+    })
+}
+
+/// A header's value as text, trimmed, when the router would read it as text (visible
+/// ASCII and tabs, as `HeaderValue::to_str`); `None` leaves the request to the router.
+fn header_text(value: &[u8]) -> Option<&str> {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (32..127).contains(&b))
+        .then(|| std::str::from_utf8(value).ok())
+        .flatten()
+        .map(str::trim)
+}
+
+/// Bytes a target may have for the lane: unreserved, sub-delimiters, `/`, `?`, `:`, `@` and
+/// `%`. Anything rarer goes to the router, which decides what it means.
+fn plain_target_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b)
+}
+
+fn header_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The `Date` header's value now, formatted once per second per thread.
+fn http_date(out: &mut Vec<u8>) {
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = std::time::SystemTime::now();
+    let second = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    LAST.with_borrow_mut(|(at, text)| {
+        if *at != second {
+            *at = second;
+            *text = httpdate::fmt_http_date(now);
+        }
+        out.extend_from_slice(text.as_bytes());
+    });
+}
+
+/// The header lines `cors` adds to an answer for a GET without `Origin`, found by running
+/// it once: the lane's answers carry exactly what the router's do.
+fn cors_lines(cors: &tower_http::cors::CorsLayer) -> Vec<u8> {
+    use std::task::{Context, Poll, Waker};
+    use tower::{Layer, Service};
+    let inner = tower::service_fn(|_: axum::extract::Request| async {
+        Ok::<_, std::convert::Infallible>(axum::response::Response::new(axum::body::Body::empty()))
+    });
+    let mut service = cors.layer(inner);
+    let request = axum::extract::Request::new(axum::body::Body::empty());
+    let mut future = std::pin::pin!(service.call(request));
+    let mut lines = Vec::new();
+    // tower-http's answer for a request without `Origin` is ready at once.
+    if let Poll::Ready(Ok(response)) = future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        for (name, value) in response.headers() {
+            header_line(&mut lines, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed<'h, 'b>(
+        raw: &'b [u8],
+        headers: &'h mut [httparse::Header<'b>],
+    ) -> httparse::Request<'h, 'b> {
+        let mut request = httparse::Request::new(headers);
+        assert!(request.parse(raw).unwrap().is_complete());
+        request
+    }
+
+    #[test]
+    fn only_plain_heads_are_the_lanes() {
+        let plain = b"GET / HTTP/1.1\r\nx-api-key:  k1 \r\nX-Group-Name: g\r\nx-api-key: k2\r\n\
+                      x-request-id: my-id\r\nconnection: Keep-Alive\r\ncontent-length: 0\r\n\r\n";
+        let mut h = [httparse::EMPTY_HEADER; 16];
+        let p = plain_headers(parsed(plain, &mut h).headers).unwrap();
+        assert_eq!(
+            (p.key, p.group, p.request_id),
+            (Some("k1"), Some("g"), Some("my-id"))
+        );
+
+        for extra in [
+            "origin: https://a.example",
+            "connection: close",
+            "connection: upgrade",
+            "upgrade: websocket",
+            "transfer-encoding: chunked",
+            "content-length: 5",
+            "expect: 100-continue",
+            "x-api-key: caf\u{e9}",
+        ] {
+            let raw = format!("GET / HTTP/1.1\r\n{extra}\r\n\r\n");
+            let mut h = [httparse::EMPTY_HEADER; 16];
+            assert!(
+                plain_headers(parsed(raw.as_bytes(), &mut h).headers).is_none(),
+                "{extra}"
+            );
+        }
+        // An unusable client id is replaced, not refused; an empty key is a missing one.
+        let raw = b"GET / HTTP/1.1\r\nx-request-id: a b\r\nx-request-id: ok\r\n\
+                    x-api-key: \r\nx-api-key: k\r\n\r\n";
+        let mut h = [httparse::EMPTY_HEADER; 16];
+        let p = plain_headers(parsed(raw, &mut h).headers).unwrap();
+        assert_eq!((p.key, p.request_id), (None, None));
+    }
+
+    #[test]
+    fn dates_are_httpdate_text() {
+        let mut out = Vec::new();
+        http_date(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        let parsed = httpdate::parse_http_date(&text).unwrap();
+        let age = std::time::SystemTime::now().duration_since(parsed).unwrap();
+        assert!(age.as_secs() <= 2, "{text}");
+    }
+
+    #[test]
+    fn cors_lines_are_the_layers() {
+        let any = cors_lines(&super::super::cors::layer(&["*".into()]).unwrap());
+        let any = String::from_utf8(any).unwrap();
+        assert!(any.contains("access-control-allow-origin: *\r\n"), "{any}");
+        assert!(any.contains("vary: origin"), "{any}");
+        assert!(
+            any.contains("access-control-expose-headers: x-request-id"),
+            "{any}"
+        );
+        let listed = cors_lines(&super::super::cors::layer(&["https://a.example".into()]).unwrap());
+        let listed = String::from_utf8(listed).unwrap();
+        assert!(!listed.contains("allow-origin"), "{listed}");
+        assert!(listed.contains("vary: origin"), "{listed}");
+    }
+}
