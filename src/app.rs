@@ -24,6 +24,20 @@ use crate::time::{Duration, Millis};
 use crate::web::{AppParts, AppState};
 use std::io::IsTerminal;
 
+/// The REST series routes, for the gateway's fast lane.
+struct SeriesRoutes(AppState);
+
+impl crate::gateway::fast_lane::Shortcut for SeriesRoutes {
+    fn find<'a>(
+        &'a self,
+        path: &'a str,
+        query: &'a str,
+    ) -> Option<(&'static str, crate::gateway::fast_lane::Pending<'a>)> {
+        let (route, answer) = http::series_answer(&self.0.query, path, query)?;
+        Some((route, Box::pin(answer)))
+    }
+}
+
 /// What a process does (`--role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Role {
@@ -300,9 +314,7 @@ impl Application {
         };
         let lane = (self.role.serves() && self.limits.fast_lane).then(|| {
             let state = self.state.clone();
-            Arc::new(self.gateway.fast_lane(Box::new(move |path, query| {
-                http::answer_from_memory(&state.query, path, query)
-            })))
+            Arc::new(self.gateway.fast_lane(Box::new(SeriesRoutes(state))))
         });
         let routes = public
             .merge(self.gateway.protect(protected))

@@ -138,8 +138,8 @@ async fn the_lane_answers_as_the_router_does() {
     let lane_count = lane_answers(&s, &key, "lane").await - before;
     assert!(lane_count >= 1, "the plain GETs took the lane");
 
-    // As-of: the router reads the minute into memory on its third miss; the lane then
-    // answers it, with the router's bytes.
+    // As-of (from the store, then from memory once the minute is read on its third miss)
+    // and a range: the lane's bytes are the router's.
     let latest = exchange(s.addr, &[&plain], 1).await.remove(0).json();
     let now = madbus::time::Millis::parse(latest["time"].as_str().unwrap()).unwrap();
     let at = now.0 - 5 * 60_000;
@@ -151,18 +151,31 @@ async fn the_lane_answers_as_the_router_does() {
             "",
         )
     };
-    let mut routed = Vec::new();
-    for _ in 0..3 {
-        routed.push(exchange(s.addr, &[&as_of("B%30%30%31")], 1).await.remove(0));
-    }
+    let range = |id: &str| {
+        let target = format!("/bus-position/{id}?from={at}&to={}", at + 60_000);
+        get(&target, &key, "lane", "")
+    };
     let before = lane_answers(&s, &key, "lane").await;
-    let lane = exchange(s.addr, &[&as_of("B001")], 1).await.remove(0);
-    assert_eq!(lane_answers(&s, &key, "lane").await - before, 1);
-    assert_eq!(lane.status, 200, "{lane:?}");
-    for router in &routed {
-        assert_eq!(router.body, lane.body);
-        assert_eq!(steady_headers(router), steady_headers(&lane));
+    let mut answers = Vec::new();
+    for (by_lane, by_router) in [
+        (as_of("B001"), as_of("B%30%30%31")),
+        (as_of("B001"), as_of("B%30%30%31")),
+        (as_of("B001"), as_of("B%30%30%31")),
+        (range("B001"), range("B%30%30%31")),
+    ] {
+        let lane = exchange(s.addr, &[&by_lane], 1).await.remove(0);
+        let router = exchange(s.addr, &[&by_router], 1).await.remove(0);
+        assert_eq!(lane.status, 200, "{lane:?}");
+        assert_eq!(lane.body, router.body);
+        assert_eq!(steady_headers(&router), steady_headers(&lane));
+        answers.push(lane.json());
     }
+    assert_eq!(lane_answers(&s, &key, "lane").await - before, 4);
+    assert_eq!(
+        answers[0], answers[2],
+        "as-of from the store and from memory"
+    );
+    assert!(answers[3]["items"].as_array().is_some_and(|i| i.len() >= 2));
 
     // The other series routes, and the same answers over reqwest's pooled connection.
     for target in [
@@ -237,6 +250,15 @@ async fn what_the_lane_does_not_answer_goes_to_the_router() {
             401,
         ),
         (get("/bus-position/B999?mode=latest", &key, "lane", ""), 404),
+        (
+            get(
+                "/bus-position/B001?timestamp=2000-01-01T00:00:00Z",
+                &key,
+                "lane",
+                "",
+            ),
+            404,
+        ),
         (get("/bus-position/B001", &key, "lane", ""), 400),
         (get("/bus-position/B001?mode=soon", &key, "lane", ""), 400),
     ];
@@ -245,7 +267,7 @@ async fn what_the_lane_does_not_answer_goes_to_the_router() {
         assert_eq!(answer.status, *status, "{request}: {answer:?}");
         assert!(answer.json()["message"].is_string(), "{answer:?}");
     }
-    // As-of, a browser's request and a closing one are the router's, answered as always.
+    // A browser's request and a closing one are the router's, answered as always.
     let closing = get(
         "/bus-position/B001?mode=latest",
         &key,

@@ -98,8 +98,8 @@ pub struct ServeArgs {
     /// Threads that serve connections, each with its own event loop (default: one per core).
     #[arg(long, env = "MADBUS_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     http_threads: Option<u16>,
-    /// Answer every request through the router, even a plain GET the fast lane would
-    /// answer from memory (the answers are the same; for comparison).
+    /// Answer every request through the router, even a plain GET of a series that the fast
+    /// lane would answer (the answers are the same; for comparison).
     #[arg(long, env = "MADBUS_NO_FAST_LANE")]
     no_fast_lane: bool,
     /// On SIGTERM, how long requests in flight and open connections get to finish.

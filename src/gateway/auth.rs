@@ -166,12 +166,23 @@ impl Gateway {
         group: Option<&str>,
         query_allowed: bool,
     ) -> Result<Accepted, Denied> {
+        self.take(self.check(ip, key, group, query_allowed)?)
+    }
+
+    /// [`Gateway::admit`]'s first half: whose the credentials are. Changes nothing.
+    pub(super) fn check(
+        &self,
+        ip: IpAddr,
+        key: Option<&str>,
+        group: Option<&str>,
+        query_allowed: bool,
+    ) -> Result<Principal, Denied> {
         // An address over its failure budget is refused before its key is even looked at, so
         // guessing does not get faster by sending the right key now and then.
         if let Some(wait) = self.blocked_for(ip) {
             return Err(Denied::Blocked(wait));
         }
-        let principal = credentials(key, group, query_allowed)
+        credentials(key, group, query_allowed)
             .and_then(|(key, group)| {
                 self.keys.verify(key, group, Millis::now()).map_err(|why| {
                     (
@@ -181,7 +192,12 @@ impl Gateway {
                     )
                 })
             })
-            .map_err(Denied::Refused)?;
+            .map_err(Denied::Refused)
+    }
+
+    /// [`Gateway::admit`]'s second half: one from the key's budget, if it has one left (a
+    /// refusal takes nothing).
+    pub(super) fn take(&self, principal: Principal) -> Result<Accepted, Denied> {
         let burst = self.config.throttle_burst;
         match self.per_key.check_key(&principal.key_id) {
             Ok(snapshot) => Ok(Accepted {

@@ -1,7 +1,8 @@
-//! The fast lane: a connection's plain `GET`s of an answer kept in memory (a latest record,
-//! or as-of history in memory), answered without building a request for the router (whose
-//! path spent 1.6-2x nginx's CPU on a file, all of it in user space; BENCHMARKS.md). It does the gateway's whole work for them: the
-//! same key check and throttle ([`Gateway::admit`]), request id, CORS headers, access-log
+//! The fast lane: a connection's plain `GET`s of the entity series routes (latest, as-of,
+//! range), answered through the query layer without building a request for the router,
+//! whose path spent 1.6-2x nginx's CPU per request, all of it in user space
+//! (BENCHMARKS.md). It does the gateway's whole work for them: the same key check and
+//! throttle ([`Gateway::check`], [`Gateway::take`]), request id, CORS headers, access-log
 //! line and metrics.
 //!
 //! It answers only what succeeds, and only requests of one plain shape: HTTP/1.1, no body,
@@ -9,8 +10,8 @@
 //! shortcut knows, credentials the gateway accepts. At the first request it does not
 //! answer, or one it cannot parse, the connection goes to hyper and the router for good,
 //! with every byte not yet answered: the router then answers as it always has (errors,
-//! 401/403/429, 431 for a head too large). Until then nothing has changed for that request:
-//! [`Gateway::admit`] changes nothing but on success.
+//! 401/403/429, 431 for a head too large, 503 past the request timeout). Until then nothing
+//! has changed for that request: the key's budget is taken only for an answer given.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -24,9 +25,16 @@ use super::Gateway;
 use super::access_log::{Answered, new_id, usable_client_id};
 use crate::time::Millis;
 
-/// What the lane may answer from memory: for a GET of `path` with `query`, the route's
-/// template and the JSON the router would answer; `None` leaves the request to the router.
-pub type Shortcut = dyn Fn(&str, &str) -> Option<(&'static str, Bytes)> + Send + Sync;
+/// The routes the lane answers.
+pub trait Shortcut: Send + Sync + 'static {
+    /// For a GET of `path` with `query`: the route's template and its answer to come, the
+    /// JSON the router would answer (`None` from it: the router answers). `None` at once
+    /// leaves the request to the router; nothing may be read before the key is checked.
+    fn find<'a>(&'a self, path: &'a str, query: &'a str) -> Option<(&'static str, Pending<'a>)>;
+}
+
+/// An answer's JSON to come.
+pub type Pending<'a> = std::pin::Pin<Box<dyn Future<Output = Option<Bytes>> + Send + 'a>>;
 
 /// Headers at most in a request the lane parses (hyper's limit too; more goes to hyper).
 const MAX_HEADERS: usize = 100;
@@ -36,7 +44,7 @@ const OUT_BATCH: usize = 64 * 1024;
 /// The fast lane of every connection.
 pub struct FastLane {
     gateway: Arc<Gateway>,
-    shortcut: Box<Shortcut>,
+    shortcut: Box<dyn Shortcut>,
     /// The lines the gateway's CORS layer adds to an answer for a request without `Origin`.
     cors: Vec<u8>,
 }
@@ -61,7 +69,7 @@ enum Step {
 
 impl FastLane {
     /// The lane for `gateway`.
-    pub(super) fn new(gateway: Arc<Gateway>, shortcut: Box<Shortcut>) -> Self {
+    pub(super) fn new(gateway: Arc<Gateway>, shortcut: Box<dyn Shortcut>) -> Self {
         let cors = cors_lines(&gateway.cors);
         Self {
             gateway,
@@ -88,7 +96,9 @@ impl FastLane {
             // a batch's worth: pipelined small requests must not make a large output).
             let mut step = Step::Incomplete;
             while !read.is_empty() && out.len() < OUT_BATCH {
-                step = self.step(&read, ip, shutdown.is_cancelled(), &mut out);
+                step = self
+                    .step(&read, ip, shutdown.is_cancelled(), &mut out)
+                    .await;
                 match step {
                     Step::Answered { used, close } => {
                         read.advance(used);
@@ -129,7 +139,7 @@ impl FastLane {
     }
 
     /// Answers the first request in `read` into `out`, if it is the lane's.
-    fn step(&self, read: &[u8], ip: IpAddr, closing: bool, out: &mut Vec<u8>) -> Step {
+    async fn step(&self, read: &[u8], ip: IpAddr, closing: bool, out: &mut Vec<u8>) -> Step {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
         let used = match request.parse(read) {
@@ -137,7 +147,7 @@ impl FastLane {
             Ok(httparse::Status::Partial) => return Step::Incomplete,
             Err(_) => return Step::NotMine,
         };
-        match self.answer(&request, ip, closing, out) {
+        match self.answer(&request, ip, closing, out).await {
             Some(()) => Step::Answered {
                 used,
                 close: closing,
@@ -147,7 +157,7 @@ impl FastLane {
     }
 
     /// Writes the answer to `request` into `out`, if the lane may give it.
-    fn answer(
+    async fn answer(
         &self,
         request: &httparse::Request<'_, '_>,
         ip: IpAddr,
@@ -155,6 +165,7 @@ impl FastLane {
         out: &mut Vec<u8>,
     ) -> Option<()> {
         let started = Instant::now();
+        let request_time = Millis::now();
         if request.method? != "GET" || request.version? != 1 {
             return None;
         }
@@ -168,11 +179,14 @@ impl FastLane {
             request_id,
         } = plain_headers(request.headers)?;
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        // Found before the key is checked: a check that passes takes from the key's budget,
-        // and the router must not see a request the lane already counted.
-        let (route, body) = (self.shortcut)(path, query)?;
-        let accepted = self.gateway.admit(ip, key, group, false).ok()?;
-        let request_time = Millis::now();
+        let (route, pending) = self.shortcut.find(path, query)?;
+        // As the router: the key first (nothing is read for a caller without one), the
+        // answer, then one from the key's budget, so that a request the router ends up
+        // answering was not counted here.
+        let principal = self.gateway.check(ip, key, group, false).ok()?;
+        let limit = self.gateway.config.request_timeout;
+        let body = tokio::time::timeout(limit, pending).await.ok()??;
+        let accepted = self.gateway.take(principal).ok()?;
         let fresh;
         let request_id = match request_id {
             Some(id) => id,

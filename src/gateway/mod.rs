@@ -146,8 +146,8 @@ impl Gateway {
             .service(routes)
     }
 
-    /// The fast lane for answers `shortcut` finds in memory (see [`fast_lane`]).
-    pub fn fast_lane(self: &Arc<Self>, shortcut: Box<fast_lane::Shortcut>) -> FastLane {
+    /// The fast lane for the routes of `shortcut` (see [`fast_lane`]).
+    pub fn fast_lane(self: &Arc<Self>, shortcut: Box<dyn fast_lane::Shortcut>) -> FastLane {
         FastLane::new(Arc::clone(self), shortcut)
     }
 

@@ -50,7 +50,7 @@ pub struct ServerLimits {
     pub drain_timeout: Duration,
     /// Threads that serve connections, each with its own event loop.
     pub connection_threads: usize,
-    /// Whether plain GETs of answers in memory take the fast lane (`gateway::fast_lane`).
+    /// Whether plain GETs of the series take the fast lane (`gateway::fast_lane`).
     pub fast_lane: bool,
 }
 

@@ -13,7 +13,7 @@ use axum::Router;
 use axum::http::{Method, Uri};
 
 pub use assets::MapConfig;
-pub use series::answer_from_memory;
+pub use series::series_answer;
 
 use crate::web::{ApiError, AppState};
 

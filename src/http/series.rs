@@ -50,14 +50,6 @@ impl Found<'_> {
             Found::Position(s) => s.json(form).await,
         }
     }
-
-    fn json_from_memory(&self, form: &QueryForm) -> Option<Result<Bytes, QueryError>> {
-        match self {
-            Found::People(s) => s.json_from_memory(form),
-            Found::Sensors(s) => s.json_from_memory(form),
-            Found::Position(s) => s.json_from_memory(form),
-        }
-    }
 }
 
 /// A series route: its template, and how it finds the series from the path's parameters
@@ -67,7 +59,7 @@ struct SeriesRoute {
     find: for<'q> fn(&'q Query, &[&'q str]) -> Result<Found<'q>, QueryError>,
 }
 
-/// The entity series routes. The router and [`answer_from_memory`] both read this table,
+/// The entity series routes. The router and [`series_answer`] both read this table,
 /// so the fast lane answers exactly the routes the router has.
 const SERIES: [SeriesRoute; 3] = [
     SeriesRoute {
@@ -112,23 +104,24 @@ fn matches<'p>(template: &str, path: &'p str) -> Option<([&'p str; MAX_PARAMS], 
     segments.next().is_none().then_some((params, count))
 }
 
-/// A GET of a series route answered from memory (the latest record, or an as-of row of
-/// history kept in memory): the route's template and the same JSON the router would answer.
-/// `None` for anything else (another route or form, an unknown id, not live yet, not in
-/// memory): the router answers those.
-pub fn answer_from_memory(
-    query: &Query,
-    path: &str,
+/// A GET of a series route, for the gateway's fast lane: the route's template and its
+/// answer to come, the same JSON the router would answer (`None` from it: an error, which
+/// the router answers). `None` at once when the router would refuse the request before
+/// reading anything (another route, an unknown id, a bad query form).
+pub fn series_answer<'a>(
+    query: &'a Query,
+    path: &'a str,
     query_string: &str,
-) -> Option<(&'static str, Bytes)> {
+) -> Option<(
+    &'static str,
+    impl Future<Output = Option<Bytes>> + Send + 'a,
+)> {
     let form = QueryForm::from_query(query_string).ok()?;
-    SERIES.iter().find_map(|route| {
+    let (route, found) = SERIES.iter().find_map(|route| {
         let (params, count) = matches(route.template, path)?;
-        let json = (route.find)(query, &params[..count])
-            .ok()?
-            .json_from_memory(&form)?;
-        Some((route.template, json.ok()?))
-    })
+        Some((route.template, (route.find)(query, &params[..count]).ok()?))
+    })?;
+    Some((route, async move { found.json(form).await.ok() }))
 }
 
 /// The request's query form, parsed straight from its query string: axum's `Query` went

@@ -147,31 +147,6 @@ impl Default for History {
     }
 }
 
-/// The stretch holding `at` and its span, if `stored` seals it.
-fn sealed_stretch(
-    stored: Stored,
-    series: Series,
-    entity: usize,
-    at: Millis,
-) -> Option<(StretchKey, (i64, i64))> {
-    let entity = u32::try_from(entity).ok()?;
-    let stretch = at.0.div_euclid(STRETCH_MS);
-    let start = stretch * STRETCH_MS;
-    let end = start.saturating_add(STRETCH_MS);
-    let key = StretchKey {
-        series,
-        entity,
-        stretch,
-    };
-    (end <= stored.until.0).then_some((key, (start, end)))
-}
-
-/// The stretch's last row at or before `at`, if it is one the store keeps.
-fn kept_row(stretch: Arc<Stretch>, stored: Stored, at: Millis) -> Option<Row> {
-    let i = stretch.at(at)?;
-    (stretch.times[i] >= stored.kept_from).then_some(Row::Kept(stretch, i))
-}
-
 impl History {
     pub fn new(budget_bytes: u64) -> Self {
         let per_stretch = 13 * (size_of::<Record>() + size_of::<Millis>() + ROW_HEAP_BYTES) as u64;
@@ -197,28 +172,25 @@ impl History {
         (entity, id): (usize, &str),
         at: Millis,
     ) -> Result<Option<Row>, StoreError> {
-        if let Some(stored) = stored
-            && let Some((key, span)) = sealed_stretch(stored, series, entity, at)
-            && let Some(stretch) = self.sealed(store, key, id, span).await?
-            && let Some(row) = kept_row(stretch, stored, at)
-        {
-            return Ok(Some(row));
+        if let (Some(stored), Ok(entity)) = (stored, u32::try_from(entity)) {
+            let stretch = at.0.div_euclid(STRETCH_MS);
+            let start = stretch * STRETCH_MS;
+            let end = start.saturating_add(STRETCH_MS);
+            if end <= stored.until.0 {
+                let key = StretchKey {
+                    series,
+                    entity,
+                    stretch,
+                };
+                if let Some(stretch) = self.sealed(store, key, id, (start, end)).await?
+                    && let Some(i) = stretch.at(at)
+                    && stretch.times[i] >= stored.kept_from
+                {
+                    return Ok(Some(Row::Kept(stretch, i)));
+                }
+            }
         }
         Ok(store.as_of(series, id, at).await?.map(Row::Stored))
-    }
-
-    /// What [`History::as_of`] answers from memory, when memory holds it already; `None`
-    /// otherwise (no miss is counted, nothing is read).
-    pub fn in_memory(
-        &self,
-        stored: Option<Stored>,
-        series: Series,
-        entity: usize,
-        at: Millis,
-    ) -> Option<Row> {
-        let stored = stored?;
-        let (key, _) = sealed_stretch(stored, series, entity, at)?;
-        kept_row(self.stretches.get(&key)?, stored, at)
     }
 
     /// The stretch of `key`, from memory, or read now if it missed often enough; `None`

@@ -422,38 +422,11 @@ where
     /// The answer in `form`, as JSON. The latest from memory is written once per record and
     /// then served as it is (serialising it was a tenth of a latest request's CPU time).
     pub async fn json(self, form: QueryForm) -> Result<Bytes, QueryError> {
-        if form == QueryForm::Latest
-            && let Some(kept) = self.json_from_memory(&form)
-        {
-            return kept;
+        if let (QueryForm::Latest, Some(kept)) = (&form, &self.live) {
+            self.query.ready()?;
+            return kept.json(|record| to_json(&Answer::One(V::from(record))));
         }
         to_json(&self.answer(form).await?)
-    }
-
-    /// The answer in `form` as JSON when memory holds it (the latest record, or an as-of
-    /// row of history kept in memory), without waiting on anything; the same bytes
-    /// [`EntitySeries::json`] answers. `None`: the store would be asked.
-    pub fn json_from_memory(&self, form: &QueryForm) -> Option<Result<Bytes, QueryError>> {
-        let query = self.query;
-        match form {
-            QueryForm::Latest => {
-                let kept = self.live.as_ref()?;
-                Some(
-                    query
-                        .ready()
-                        .and_then(|()| kept.json(|record| to_json(&Answer::One(V::from(record))))),
-                )
-            }
-            QueryForm::AsOf(t) => {
-                let stored = query.live.stored();
-                let row = query
-                    .history
-                    .in_memory(stored, self.series, self.entity, *t)?;
-                let view = (self.view)(&row)?;
-                Some(query.ready().and_then(|()| to_json(&Answer::One(view))))
-            }
-            QueryForm::Range { .. } => None,
-        }
     }
 }
 
