@@ -91,6 +91,8 @@ impl FastLane {
     ) -> Left {
         let mut read = BytesMut::with_capacity(4096);
         let mut out = Vec::with_capacity(4096);
+        // Made once: a new one per read registers with the token each time.
+        let mut stopping = std::pin::pin!(shutdown.cancelled());
         loop {
             // The complete requests read so far are answered, then written at once (up to
             // a batch's worth: pipelined small requests must not make a large output).
@@ -129,7 +131,7 @@ impl FastLane {
             }
             tokio::select! {
                 biased;
-                () = shutdown.cancelled(), if read.is_empty() => return Left::Closed,
+                () = &mut stopping, if read.is_empty() => return Left::Closed,
                 n = io.read_buf(&mut read) => match n {
                     Ok(0) | Err(_) => return Left::Closed,
                     Ok(_) => {}
@@ -212,7 +214,7 @@ impl FastLane {
             out.extend_from_slice(b"connection: close\r\n");
         }
         out.extend_from_slice(b"date: ");
-        http_date(out);
+        http_date(request_time, out);
         out.extend_from_slice(b"\r\n\r\n");
         out.extend_from_slice(&body);
 
@@ -306,20 +308,18 @@ fn header_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// The `Date` header's value now, formatted once per second per thread.
-fn http_date(out: &mut Vec<u8>) {
+/// The `Date` header's value at `now`, formatted once per second per thread.
+fn http_date(now: Millis, out: &mut Vec<u8>) {
     use std::cell::RefCell;
     thread_local! {
-        static LAST: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+        static LAST: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
     }
-    let now = std::time::SystemTime::now();
-    let second = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let second = now.0.div_euclid(1000);
     LAST.with_borrow_mut(|(at, text)| {
         if *at != second {
             *at = second;
-            *text = httpdate::fmt_http_date(now);
+            let since_epoch = std::time::Duration::from_secs(second.max(0).unsigned_abs());
+            *text = httpdate::fmt_http_date(std::time::UNIX_EPOCH + since_epoch);
         }
         out.extend_from_slice(text.as_bytes());
     });
@@ -401,7 +401,7 @@ mod tests {
     #[test]
     fn dates_are_httpdate_text() {
         let mut out = Vec::new();
-        http_date(&mut out);
+        http_date(Millis::now(), &mut out);
         let text = String::from_utf8(out).unwrap();
         let parsed = httpdate::parse_http_date(&text).unwrap();
         let age = std::time::SystemTime::now().duration_since(parsed).unwrap();
