@@ -483,30 +483,24 @@ async fn connection(
     let mut io = Watched {
         inner: stream,
         watch: Arc::clone(&watch),
+        unread: BytesMut::new(),
         _permit: permit,
     };
     let max_head = limits.max_header_bytes.max(8192);
-    let unanswered = match lane {
-        Some(lane) => {
-            let answered = || drop(watch.begin_request());
-            let served = lane.serve(&mut io, peer.ip(), max_head, answered, &shutdown);
-            tokio::select! {
-                left = served => match left {
-                    Left::Closed => return,
-                    Left::ToRouter(bytes) => bytes,
-                },
-                why = expiry(&watch, limits, pressure) => {
-                    tracing::debug!(reason = ?why, %peer, "closing a connection");
-                    return;
-                }
+    if let Some(lane) = lane {
+        let answered = || drop(watch.begin_request());
+        let served = lane.serve(&mut io, peer.ip(), max_head, answered, &shutdown);
+        tokio::select! {
+            left = served => match left {
+                Left::Closed => return,
+                Left::ToRouter(bytes) => io.unread = bytes,
+            },
+            why = expiry(&watch, limits, pressure) => {
+                tracing::debug!(reason = ?why, %peer, "closing a connection");
+                return;
             }
         }
-        None => BytesMut::new(),
-    };
-    let io = Replay {
-        unread: unanswered,
-        inner: io,
-    };
+    }
     let requests = Arc::clone(&watch);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
@@ -557,6 +551,8 @@ async fn connection(
 struct Watched {
     inner: TcpStream,
     watch: Arc<Watch>,
+    /// Bytes read already (by the fast lane) and not answered: read again first.
+    unread: BytesMut,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -566,6 +562,12 @@ impl AsyncRead for Watched {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if !self.unread.is_empty() {
+            let n = self.unread.len().min(buf.remaining());
+            buf.put_slice(&self.unread[..n]);
+            self.unread.advance(n);
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
@@ -598,59 +600,6 @@ impl AsyncWrite for Watched {
             self.watch.on_write();
         }
         polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// A socket whose first bytes were read already (by the fast lane): they are read again
-/// first.
-struct Replay<T> {
-    unread: BytesMut,
-    inner: T,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Replay<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if self.unread.is_empty() {
-            return Pin::new(&mut self.inner).poll_read(cx, buf);
-        }
-        let n = self.unread.len().min(buf.remaining());
-        buf.put_slice(&self.unread[..n]);
-        self.unread.advance(n);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Replay<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
