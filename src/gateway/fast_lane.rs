@@ -98,9 +98,7 @@ impl FastLane {
             // a batch's worth: pipelined small requests must not make a large output).
             let mut step = Step::Incomplete;
             while !read.is_empty() && out.len() < OUT_BATCH {
-                step = self
-                    .step(&read, ip, shutdown.is_cancelled(), &mut out)
-                    .await;
+                step = self.step(&read, ip, shutdown, &mut out).await;
                 match step {
                     Step::Answered { used, close } => {
                         read.advance(used);
@@ -141,7 +139,13 @@ impl FastLane {
     }
 
     /// Answers the first request in `read` into `out`, if it is the lane's.
-    async fn step(&self, read: &[u8], ip: IpAddr, closing: bool, out: &mut Vec<u8>) -> Step {
+    async fn step(
+        &self,
+        read: &[u8],
+        ip: IpAddr,
+        shutdown: &CancellationToken,
+        out: &mut Vec<u8>,
+    ) -> Step {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
         let used = match request.parse(read) {
@@ -149,23 +153,21 @@ impl FastLane {
             Ok(httparse::Status::Partial) => return Step::Incomplete,
             Err(_) => return Step::NotMine,
         };
-        match self.answer(&request, ip, closing, out).await {
-            Some(()) => Step::Answered {
-                used,
-                close: closing,
-            },
+        match self.answer(&request, ip, shutdown, out).await {
+            Some(close) => Step::Answered { used, close },
             None => Step::NotMine,
         }
     }
 
-    /// Writes the answer to `request` into `out`, if the lane may give it.
+    /// Writes the answer to `request` into `out`, if the lane may give it; whether the
+    /// connection closes after it (the server is stopping).
     async fn answer(
         &self,
         request: &httparse::Request<'_, '_>,
         ip: IpAddr,
-        closing: bool,
+        shutdown: &CancellationToken,
         out: &mut Vec<u8>,
-    ) -> Option<()> {
+    ) -> Option<bool> {
         let started = Instant::now();
         let request_time = Millis::now();
         if request.method? != "GET" || request.version? != 1 {
@@ -210,6 +212,7 @@ impl FastLane {
         header_line(out, b"content-length", &length);
         out.extend_from_slice(&self.cors);
         header_line(out, b"x-request-id", request_id.as_bytes());
+        let closing = shutdown.is_cancelled();
         if closing {
             out.extend_from_slice(b"connection: close\r\n");
         }
@@ -230,7 +233,7 @@ impl FastLane {
         }
         .log();
         super::metrics::count_fast_lane_answer();
-        Some(())
+        Some(closing)
     }
 }
 
@@ -352,6 +355,117 @@ fn cors_lines(cors: &tower_http::cors::CorsLayer) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::DuplexStream;
+
+    const KEY: &str = "a-shared-key";
+
+    /// Answers `GET /x` with `{}`, once `gate` lets it.
+    struct Fixed {
+        gate: Arc<tokio::sync::Semaphore>,
+    }
+
+    impl Shortcut for Fixed {
+        fn find<'a>(&'a self, path: &'a str, _: &'a str) -> Option<(&'static str, Pending<'a>)> {
+            (path == "/x").then(|| {
+                let answer: Pending<'a> = Box::pin(async {
+                    self.gate.acquire().await.ok()?.forget();
+                    Some(Bytes::from_static(b"{}"))
+                });
+                ("/x", answer)
+            })
+        }
+    }
+
+    /// A lane over a store in `dir` whose answers each wait for a permit of `gate`.
+    fn lane(dir: &std::path::Path, gate: &Arc<tokio::sync::Semaphore>) -> FastLane {
+        let store = Arc::new(crate::store::SqliteStore::open(dir).unwrap());
+        let keys = super::super::KeyRing::new(store, Some(KEY));
+        let gateway = Gateway::new(keys, super::super::GatewayConfig::default()).unwrap();
+        let gate = Arc::clone(gate);
+        FastLane::new(Arc::new(gateway), Box::new(Fixed { gate }))
+    }
+
+    fn open_gate() -> Arc<tokio::sync::Semaphore> {
+        Arc::new(tokio::sync::Semaphore::new(
+            tokio::sync::Semaphore::MAX_PERMITS,
+        ))
+    }
+
+    fn plain(extra: &str) -> String {
+        format!("GET /x HTTP/1.1\r\nx-api-key: {KEY}\r\nx-group-name: g\r\n{extra}\r\n")
+    }
+
+    /// Runs the lane on one end of a pipe; the other end and the lane's end result.
+    fn serving(
+        lane: FastLane,
+        stop: &CancellationToken,
+    ) -> (DuplexStream, tokio::task::JoinHandle<Left>) {
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        let stop = stop.clone();
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let task =
+            tokio::spawn(async move { lane.serve(&mut server, ip, 8192, || (), &stop).await });
+        (client, task)
+    }
+
+    async fn read_some(client: &mut DuplexStream) -> String {
+        let mut buf = vec![0; 64 * 1024];
+        let n = client.read(&mut buf).await.unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn answers_then_hands_over_the_rest_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = CancellationToken::new();
+        let (mut client, task) = serving(lane(dir.path(), &open_gate()), &stop);
+        let rest = "POST /x HTTP/1.1\r\ncontent-length: 2\r\n\r\n{}";
+        let sent = format!("{}{rest}", plain("x-request-id: r1\r\n"));
+        client.write_all(sent.as_bytes()).await.unwrap();
+        let answer = read_some(&mut client).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        for line in [
+            "content-length: 2",
+            "x-request-id: r1",
+            "ratelimit-limit: 2000",
+        ] {
+            assert!(
+                answer.contains(&format!("{line}\r\n")),
+                "{line} in {answer}"
+            );
+        }
+        assert!(answer.ends_with("\r\n\r\n{}"), "{answer}");
+        assert!(!answer.contains("connection: close"), "{answer}");
+        match task.await.unwrap() {
+            Left::ToRouter(unread) => assert_eq!(&unread[..], rest.as_bytes()),
+            Left::Closed => panic!("closed instead of handing over"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stop_closes_an_idle_connection_and_answers_with_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = CancellationToken::new();
+        let (mut client, task) = serving(lane(dir.path(), &open_gate()), &stop);
+        client.write_all(plain("").as_bytes()).await.unwrap();
+        assert!(read_some(&mut client).await.starts_with("HTTP/1.1 200 OK"));
+        stop.cancel();
+        assert!(matches!(task.await.unwrap(), Left::Closed));
+
+        // A request being answered when the stop comes is answered, with
+        // `connection: close`, then the connection closes.
+        let stop = CancellationToken::new();
+        let shut = Arc::new(tokio::sync::Semaphore::new(0));
+        let (mut client, task) = serving(lane(dir.path(), &shut), &stop);
+        client.write_all(plain("").as_bytes()).await.unwrap();
+        tokio::task::yield_now().await;
+        stop.cancel();
+        shut.add_permits(1);
+        let answer = read_some(&mut client).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.contains("connection: close\r\n"), "{answer}");
+        assert!(matches!(task.await.unwrap(), Left::Closed));
+    }
 
     fn parsed<'h, 'b>(
         raw: &'b [u8],
