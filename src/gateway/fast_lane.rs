@@ -79,14 +79,15 @@ impl FastLane {
     }
 
     /// Serves `io` until it closes or a request is not the lane's. A head still incomplete
-    /// at `max_head` bytes goes to hyper (which answers 431). `answered` runs after each
-    /// answer (the connection's watch counts it as a request done).
-    pub(super) async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(
+    /// at `max_head` bytes goes to hyper (which answers 431). Each request with a whole head
+    /// holds what `begin_request` returns while it is looked at and answered (the
+    /// connection's watch then counts it as under way, not idle).
+    pub(super) async fn serve<IO: AsyncRead + AsyncWrite + Unpin, G>(
         &self,
         io: &mut IO,
         ip: IpAddr,
         max_head: usize,
-        answered: impl Fn(),
+        begin_request: impl Fn() -> G,
         shutdown: &CancellationToken,
     ) -> Left {
         let mut read = BytesMut::with_capacity(4096);
@@ -98,11 +99,12 @@ impl FastLane {
             // a batch's worth: pipelined small requests must not make a large output).
             let mut step = Step::Incomplete;
             while !read.is_empty() && out.len() < OUT_BATCH {
-                step = self.step(&read, ip, shutdown, &mut out).await;
+                step = self
+                    .step(&read, ip, &begin_request, shutdown, &mut out)
+                    .await;
                 match step {
                     Step::Answered { used, close } => {
                         read.advance(used);
-                        answered();
                         if close {
                             break;
                         }
@@ -139,10 +141,11 @@ impl FastLane {
     }
 
     /// Answers the first request in `read` into `out`, if it is the lane's.
-    async fn step(
+    async fn step<G>(
         &self,
         read: &[u8],
         ip: IpAddr,
+        begin_request: &impl Fn() -> G,
         shutdown: &CancellationToken,
         out: &mut Vec<u8>,
     ) -> Step {
@@ -153,6 +156,7 @@ impl FastLane {
             Ok(httparse::Status::Partial) => return Step::Incomplete,
             Err(_) => return Step::NotMine,
         };
+        let _under_way = begin_request();
         match self.answer(&request, ip, shutdown, out).await {
             Some(close) => Step::Answered { used, close },
             None => Step::NotMine,

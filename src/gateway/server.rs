@@ -488,8 +488,8 @@ async fn connection(
     };
     let max_head = limits.max_header_bytes.max(8192);
     if let Some(lane) = lane {
-        let answered = || drop(watch.begin_request());
-        let served = lane.serve(&mut io, peer.ip(), max_head, answered, &shutdown);
+        let begin_request = || watch.begin_request();
+        let served = lane.serve(&mut io, peer.ip(), max_head, begin_request, &shutdown);
         tokio::select! {
             left = served => match left {
                 Left::Closed => return,
