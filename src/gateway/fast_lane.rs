@@ -212,8 +212,11 @@ impl FastLane {
                 itoa::Buffer::new().format(value).as_bytes(),
             );
         }
-        let length = itoa::Buffer::new().format(body.len()).as_bytes().to_vec();
-        header_line(out, b"content-length", &length);
+        header_line(
+            out,
+            b"content-length",
+            itoa::Buffer::new().format(body.len()).as_bytes(),
+        );
         out.extend_from_slice(&self.cors);
         header_line(out, b"x-request-id", request_id.as_bytes());
         let closing = shutdown.is_cancelled();

@@ -83,9 +83,6 @@ const MAX_PARAMS: usize = 2;
 /// `{param}` segment non-empty. A path with an escape (`%`) does not match: the router
 /// decodes it, and such paths are left to the router.
 fn matches<'p>(template: &str, path: &'p str) -> Option<([&'p str; MAX_PARAMS], usize)> {
-    if path.contains('%') {
-        return None;
-    }
     let mut params = [""; MAX_PARAMS];
     let mut count = 0;
     let mut segments = path.split('/');
@@ -101,7 +98,9 @@ fn matches<'p>(template: &str, path: &'p str) -> Option<([&'p str; MAX_PARAMS], 
             return None;
         }
     }
-    segments.next().is_none().then_some((params, count))
+    // Literal segments are the template's, so only the parameters can hold an escape.
+    let escaped = params[..count].iter().any(|p| p.contains('%'));
+    (segments.next().is_none() && !escaped).then_some((params, count))
 }
 
 /// A GET of a series route, for the gateway's fast lane: the route's template and its
