@@ -5,26 +5,35 @@
 //! reads, as without this) and kept in a cache bounded by weight. Answers older than what the
 //! writer has promised to keep ([`Stored::kept_from`]), and every answer while that is
 //! unknown, come from the store.
+//!
+//! A kept stretch holds its rows' answers, written once as JSON when it is read: an as-of
+//! answer from memory is then served as bytes, as the latest is (building the view and
+//! writing its JSON was most of what as-of cost beyond latest).
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
+
+use super::QueryError;
 use crate::feed::Stored;
 use crate::sim::Record;
-use crate::store::{RangeQuery, Series, Store, StoreError};
+use crate::store::{RangeQuery, Series, Store};
 use crate::time::Millis;
 
 /// One stretch: a simulated minute (12 positions of a bus at the default cadence). Short,
 /// so that reading one costs about two point reads: history asked at scattered times
 /// (over a whole fleet) gets no slower than without memory.
 const STRETCH_MS: i64 = 60 * 1_000;
-/// Memory for kept stretches: about 24 bus-days of positions.
-pub const DEFAULT_BUDGET_BYTES: u64 = 64 << 20;
-/// What a kept row costs besides itself and its time, for the weight: its ids are shared
-/// with the row before (see [`Record::share_with`]), so a stretch holds each of its ids once
-/// (about 200 bytes over its 13 rows), plus the cache's own entry.
-const ROW_HEAP_BYTES: usize = 32;
+/// Memory for kept stretches: about 28 bus-days of positions (a bus position's answer is
+/// about 290 bytes of JSON).
+pub const DEFAULT_BUDGET_BYTES: u64 = 128 << 20;
+/// What a kept stretch costs besides its rows, for the weight: the cache's entry, the
+/// `Arc` and the shared buffer's header.
+const STRETCH_OVERHEAD_BYTES: usize = 96;
+/// A row's answer, for sizing the cache before anything is kept.
+const TYPICAL_ANSWER_BYTES: usize = 300;
 /// Slots of the doorkeeper that counts misses.
 const DOORKEEPER_SLOTS: usize = 1 << 14;
 /// Misses of a stretch before it is read whole: a read costs about two point reads, and
@@ -52,21 +61,31 @@ struct StretchKey {
     stretch: i64,
 }
 
-/// The rows of one stretch in time order, after the row before it (the answer for times
-/// before the stretch's first row), with their times apart (a search touches no row).
+/// Writes a row's answer, the JSON of its view, at the end of `out`; false when the row
+/// has no view (so no answer).
+pub trait Render: Fn(&Record, &mut Vec<u8>) -> Result<bool, QueryError> + Sync {}
+
+impl<F: Fn(&Record, &mut Vec<u8>) -> Result<bool, QueryError> + Sync> Render for F {}
+
+/// The answers of one stretch's rows in time order, after the row before it (the answer
+/// for times before the stretch's first row): their times apart (a search touches no
+/// answer), and their JSON one after another in one buffer.
 pub struct Stretch {
     times: Box<[Millis]>,
-    rows: Box<[Record]>,
+    /// Where each row's answer ends in `json` (an empty one: the row has none).
+    ends: Box<[u32]>,
+    json: Bytes,
 }
 
 impl Stretch {
-    /// Reads the rows in `start..end` of `id`, and the one before.
+    /// Reads the rows in `start..end` of `id`, and the one before, and writes their answers.
     async fn read(
         store: &dyn Store,
         series: Series,
         id: &str,
         (start, end): (i64, i64),
-    ) -> Result<Self, StoreError> {
+        render: &impl Render,
+    ) -> Result<Self, QueryError> {
         let mut rows: Vec<Record> = (store.as_of(series, id, Millis(start - 1)).await?)
             .into_iter()
             .collect();
@@ -88,38 +107,40 @@ impl Stretch {
                 None => break,
             }
         }
-        for i in 1..rows.len() {
-            let (earlier, later) = rows.split_at_mut(i);
-            later[0].share_with(&earlier[i - 1]);
+        let mut json = Vec::with_capacity(rows.len() * TYPICAL_ANSWER_BYTES);
+        let mut ends = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let before = json.len();
+            if !render(row, &mut json)? {
+                json.truncate(before);
+            }
+            let end = u32::try_from(json.len())
+                .map_err(|_| QueryError::Internal("a stretch's answers passed 4 GB".into()))?;
+            ends.push(end);
         }
+        json.shrink_to_fit();
         metrics::counter!("madbus_history_stretches_read_total").increment(1);
         Ok(Self {
             times: rows.iter().map(Record::time).collect(),
-            rows: rows.into_boxed_slice(),
+            ends: ends.into_boxed_slice(),
+            json: Bytes::from(json),
         })
     }
 
-    /// Where the last row at or before `at` is.
-    fn at(&self, at: Millis) -> Option<usize> {
-        self.times.partition_point(|&t| t <= at).checked_sub(1)
+    /// The last row at or before `at`: its time and answer.
+    fn at(&self, at: Millis) -> Option<(Millis, Bytes)> {
+        let i = self.times.partition_point(|&t| t <= at).checked_sub(1)?;
+        let start = i.checked_sub(1).map_or(0, |j| self.ends[j] as usize);
+        Some((self.times[i], self.json.slice(start..self.ends[i] as usize)))
     }
 }
 
-/// A row as found: kept in memory (shared, not copied), or read from the store.
+/// A row as found: its answer kept in memory (a view of a shared buffer, not a copy), or
+/// the record read from the store.
 pub enum Row {
-    Kept(Arc<Stretch>, usize),
+    /// The JSON of the row's answer (empty: the row has none).
+    Kept(Bytes),
     Stored(Record),
-}
-
-impl std::ops::Deref for Row {
-    type Target = Record;
-
-    fn deref(&self) -> &Record {
-        match self {
-            Row::Kept(stretch, i) => &stretch.rows[*i],
-            Row::Stored(record) => record,
-        }
-    }
 }
 
 #[derive(Clone)]
@@ -127,8 +148,9 @@ struct ByMemory;
 
 impl quick_cache::Weighter<StretchKey, Arc<Stretch>> for ByMemory {
     fn weight(&self, _: &StretchKey, stretch: &Arc<Stretch>) -> u64 {
-        let row = size_of::<Record>() + size_of::<Millis>() + ROW_HEAP_BYTES;
-        (size_of::<Stretch>() + stretch.rows.len() * row) as u64
+        let per_row = size_of::<Millis>() + size_of::<u32>();
+        let rows = stretch.times.len() * per_row;
+        (size_of::<Stretch>() + STRETCH_OVERHEAD_BYTES + rows + stretch.json.len()) as u64
     }
 }
 
@@ -149,7 +171,8 @@ impl Default for History {
 
 impl History {
     pub fn new(budget_bytes: u64) -> Self {
-        let per_stretch = 13 * (size_of::<Record>() + size_of::<Millis>() + ROW_HEAP_BYTES) as u64;
+        let per_row = TYPICAL_ANSWER_BYTES + size_of::<Millis>() + size_of::<u32>();
+        let per_stretch = (STRETCH_OVERHEAD_BYTES + 13 * per_row) as u64;
         Self {
             stretches: quick_cache::sync::Cache::with_weighter(
                 (budget_bytes / per_stretch).max(1) as usize,
@@ -161,9 +184,9 @@ impl History {
         }
     }
 
-    /// The last row of the entity (`entity`, its index, named `id`) with time <= `at`: from
-    /// memory when its stretch is sealed by `stored` and the row is one the store keeps,
-    /// else from the store.
+    /// The last row of the entity (`entity`, its index, named `id`) with time <= `at`: its
+    /// answer from memory (as `render` wrote it) when its stretch is sealed by `stored` and
+    /// the row is one the store keeps, else the record from the store.
     pub async fn as_of(
         &self,
         store: &dyn Store,
@@ -171,7 +194,8 @@ impl History {
         series: Series,
         (entity, id): (usize, &str),
         at: Millis,
-    ) -> Result<Option<Row>, StoreError> {
+        render: &impl Render,
+    ) -> Result<Option<Row>, QueryError> {
         if let (Some(stored), Ok(entity)) = (stored, u32::try_from(entity)) {
             let stretch = at.0.div_euclid(STRETCH_MS);
             let start = stretch * STRETCH_MS;
@@ -182,11 +206,11 @@ impl History {
                     entity,
                     stretch,
                 };
-                if let Some(stretch) = self.sealed(store, key, id, (start, end)).await?
-                    && let Some(i) = stretch.at(at)
-                    && stretch.times[i] >= stored.kept_from
+                if let Some(stretch) = self.sealed(store, key, id, (start, end), render).await?
+                    && let Some((time, json)) = stretch.at(at)
+                    && time >= stored.kept_from
                 {
-                    return Ok(Some(Row::Kept(stretch, i)));
+                    return Ok(Some(Row::Kept(json)));
                 }
             }
         }
@@ -201,7 +225,8 @@ impl History {
         key: StretchKey,
         id: &str,
         span: (i64, i64),
-    ) -> Result<Option<Arc<Stretch>>, StoreError> {
+        render: &impl Render,
+    ) -> Result<Option<Arc<Stretch>>, QueryError> {
         if let Some(stretch) = self.stretches.get(&key) {
             return Ok(Some(stretch));
         }
@@ -212,7 +237,7 @@ impl History {
         match self.stretches.get_value_or_guard_async(&key).await {
             Ok(stretch) => Ok(Some(stretch)),
             Err(guard) => {
-                let stretch = Arc::new(Stretch::read(store, key.series, id, span).await?);
+                let stretch = Arc::new(Stretch::read(store, key.series, id, span, render).await?);
                 let _ = guard.insert(Arc::clone(&stretch));
                 metrics::gauge!("madbus_history_memory_bytes").set(self.stretches.weight() as f64);
                 Ok(Some(stretch))
@@ -244,7 +269,8 @@ mod tests {
     use super::*;
     use crate::network::Network;
     use crate::sim::{EntityType, Records, SimConfig, World};
-    use crate::store::{Batch, SqliteStore};
+    use crate::store::{Batch, SqliteStore, Store};
+    use crate::views::{BusPositionView, PeopleCountView, SensorView};
 
     const START: &str = "2026-11-23T07:00:00Z";
 
@@ -283,6 +309,45 @@ mod tests {
         store.write(Arc::new(batch)).await.unwrap();
     }
 
+    /// What the query layer keeps for a record: its view's JSON.
+    fn render(record: &Record, out: &mut Vec<u8>) -> Result<bool, QueryError> {
+        let written = match record {
+            Record::Position(p) => serde_json::to_writer(out, &BusPositionView::from(p)),
+            Record::People(p) => serde_json::to_writer(out, &PeopleCountView::from(p)),
+            Record::Sensor(s) => serde_json::to_writer(out, &SensorView::from(s)),
+            Record::Arrival(_) => return Ok(false),
+        };
+        written
+            .map(|()| true)
+            .map_err(|e| QueryError::Internal(e.to_string()))
+    }
+
+    /// A row's answer as JSON, however it was found.
+    fn answer(row: Option<Row>) -> Option<Vec<u8>> {
+        row.map(|row| match row {
+            Row::Kept(json) => json.to_vec(),
+            Row::Stored(record) => {
+                let mut out = Vec::new();
+                render(&record, &mut out).unwrap();
+                out
+            }
+        })
+    }
+
+    /// The view read back from kept JSON is the record's own (what MCP answers with).
+    fn reads_back(record: &Record, json: &[u8]) -> bool {
+        match record {
+            Record::Position(p) => {
+                serde_json::from_slice::<BusPositionView>(json).unwrap() == p.into()
+            }
+            Record::People(p) => {
+                serde_json::from_slice::<PeopleCountView>(json).unwrap() == p.into()
+            }
+            Record::Sensor(s) => serde_json::from_slice::<SensorView>(json).unwrap() == s.into(),
+            Record::Arrival(_) => false,
+        }
+    }
+
     fn at(minutes: f64) -> Millis {
         Millis(Millis::parse(START).unwrap().0 + (minutes * 60_000.0) as i64)
     }
@@ -302,8 +367,9 @@ mod tests {
         ]
     }
 
-    /// Asked four times (two misses, a read, a hit), every answer is the store's: at
-    /// rows, between them, before all of them, across stretch edges.
+    /// Asked four times (two misses, a read, a hit), every answer is the store's record's,
+    /// and reads back as its view: at rows, between them, before all of them, across
+    /// stretch edges.
     #[tokio::test]
     async fn answers_are_the_stores() {
         let (_dir, store, network) = filled(45).await;
@@ -315,18 +381,24 @@ mod tests {
         for (series, entity, id) in entities(&network) {
             let mut t = at(-0.5);
             while t <= at(45.0) {
-                let expected = store.as_of(series, &id, t).await.unwrap();
+                let record = store.as_of(series, &id, t).await.unwrap();
+                let expected = answer(record.clone().map(Row::Stored));
                 for round in 0..4 {
                     let got = history
-                        .as_of(&store, stored, series, (entity, &id), t)
+                        .as_of(&store, stored, series, (entity, &id), t, &render)
                         .await
                         .unwrap();
-                    let got = got.as_deref();
-                    assert_eq!(
-                        got,
-                        expected.as_ref(),
-                        "{series:?} {id} at {t}, round {round}"
-                    );
+                    let kept = matches!(got, Some(Row::Kept(_)));
+                    let got = answer(got);
+                    let asked = format!("{series:?} {id} at {t}, round {round}");
+                    assert_eq!(got, expected, "{asked}");
+                    if round == 3
+                        && t < at(45.0)
+                        && let Some(record) = &record
+                    {
+                        assert!(kept, "{asked}: from memory");
+                        assert!(reads_back(record, &got.unwrap()), "{asked}");
+                    }
                 }
                 t = Millis(t.0 + 1_700);
             }
@@ -351,11 +423,27 @@ mod tests {
         let history = History::default();
         let bus = network.bus_index("B002").unwrap();
         let ask = async |stored, t| {
-            (history
-                .as_of(&store, stored, Series::BusPositions, (bus, "B002"), t)
-                .await)
-                .unwrap()
-                .map(|r| r.time())
+            answer(
+                (history.as_of(
+                    &store,
+                    stored,
+                    Series::BusPositions,
+                    (bus, "B002"),
+                    t,
+                    &render,
+                ))
+                .await
+                .unwrap(),
+            )
+        };
+        let row_at = async |t| {
+            answer(
+                store
+                    .as_of(Series::BusPositions, "B002", t)
+                    .await
+                    .unwrap()
+                    .map(Row::Stored),
+            )
         };
         let sealed = |until| {
             Some(Stored {
@@ -363,13 +451,16 @@ mod tests {
                 kept_from: at(-60.0),
             })
         };
+        let (at_9, at_15) = (row_at(at(9.0)).await, row_at(at(15.0)).await);
         for _ in 0..4 {
-            assert_eq!(ask(sealed(at(15.0)), at(19.0)).await, Some(at(15.0)));
-            assert_eq!(ask(None, at(9.0)).await, Some(at(9.0)));
+            assert_eq!(ask(sealed(at(15.0)), at(19.0)).await, at_15);
+            assert_eq!(ask(None, at(9.0)).await, at_9);
         }
         assert_eq!(history.stretches.len(), 0, "nothing sealed was asked for");
         write(&store, later).await;
-        assert_eq!(ask(sealed(at(25.0)), at(19.0)).await, Some(at(19.0)));
+        let at_19 = row_at(at(19.0)).await;
+        assert_ne!(at_19, at_15);
+        assert_eq!(ask(sealed(at(25.0)), at(19.0)).await, at_19);
     }
 
     /// Rows older than what the writer promises to keep come from the store, which may
@@ -384,18 +475,36 @@ mod tests {
                 until: at(25.0),
                 kept_from,
             });
-            (history
-                .as_of(&store, stored, Series::BusPositions, (bus, "B002"), t)
-                .await)
-                .unwrap()
-                .map(|r| r.time())
+            answer(
+                (history.as_of(
+                    &store,
+                    stored,
+                    Series::BusPositions,
+                    (bus, "B002"),
+                    t,
+                    &render,
+                ))
+                .await
+                .unwrap(),
+            )
         };
+        let row_at = async |t| {
+            answer(
+                store
+                    .as_of(Series::BusPositions, "B002", t)
+                    .await
+                    .unwrap()
+                    .map(Row::Stored),
+            )
+        };
+        let (at_4, at_6) = (row_at(at(4.0)).await, row_at(at(6.0)).await);
+        assert!(at_4.is_some());
         for _ in 0..4 {
-            assert_eq!(ask(at(-60.0), at(4.0)).await, Some(at(4.0)));
+            assert_eq!(ask(at(-60.0), at(4.0)).await, at_4);
         }
         assert_eq!(history.stretches.len(), 1);
         store.prune(at(5.0)).await.unwrap();
         assert_eq!(ask(at(5.0), at(4.0)).await, None);
-        assert_eq!(ask(at(5.0), at(6.0)).await, Some(at(6.0)));
+        assert_eq!(ask(at(5.0), at(6.0)).await, at_6);
     }
 }

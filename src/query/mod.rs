@@ -17,6 +17,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 pub use form::{DEFAULT_LIMIT, FormError, MAX_LIMIT, QueryForm, limit_schema};
+use history::Row;
 pub use history::describe_metrics;
 pub use metadata::{BusSummary, LineDetail, LineSummary, StopOnLine, StopView};
 pub use transit::StaticFeed;
@@ -361,50 +362,30 @@ pub struct EntitySeries<'q, R, V> {
 
 impl<R, V> EntitySeries<'_, R, V>
 where
-    V: Serialize + for<'r> From<&'r R>,
+    V: Serialize + serde::de::DeserializeOwned + for<'r> From<&'r R>,
 {
     /// The answer in `form`, as views.
     pub async fn answer(self, form: QueryForm) -> Result<Answer<V>, QueryError> {
-        let Self {
-            query,
-            series,
-            entity,
-            id,
-            what,
-            live,
-            view,
-        } = self;
-        query.ready()?;
-        let one = |row: Option<&Record>, at: Option<Millis>| {
-            row.and_then(view).map(Answer::One).ok_or_else(|| {
-                QueryError::NotFound(match at {
-                    Some(t) => format!("No data for {what} {id} at or before {t}"),
-                    None => format!("No data yet for {what} {id}"),
-                })
-            })
-        };
+        self.query.ready()?;
         match form {
-            QueryForm::Latest => match live {
+            QueryForm::Latest => match &self.live {
                 Some(kept) => Ok(Answer::One(V::from(&kept.record))),
-                None => one(query.store.latest(series, id).await?.as_ref(), None),
+                None => {
+                    let row = self.query.store.latest(self.series, self.id).await?;
+                    self.one(row.as_ref(), None).map(Answer::One)
+                }
             },
-            QueryForm::AsOf(t) => {
-                let stored = query.live.stored();
-                let row = (query.history)
-                    .as_of(&*query.store, stored, series, (entity, id), t)
-                    .await?;
-                one(row.as_deref(), Some(t))
-            }
+            QueryForm::AsOf(t) => self.found(self.as_of(t).await?, t).map(Answer::One),
             QueryForm::Range {
                 from,
                 to,
                 limit,
                 cursor,
             } => {
-                let page = (query.store)
+                let page = (self.query.store)
                     .range(RangeQuery {
-                        series,
-                        id: id.to_string(),
+                        series: self.series,
+                        id: self.id.to_string(),
                         from,
                         to,
                         limit,
@@ -412,7 +393,7 @@ where
                     })
                     .await?;
                 Ok(Answer::Page(PageView {
-                    items: page.rows.iter().filter_map(view).collect(),
+                    items: page.rows.iter().filter_map(self.view).collect(),
                     next_cursor: page.next_cursor.map(|c| c.encode()),
                 }))
             }
@@ -420,20 +401,75 @@ where
     }
 
     /// The answer in `form`, as JSON. The latest from memory is written once per record and
-    /// then served as it is (serialising it was a tenth of a latest request's CPU time).
+    /// then served as it is (serialising it was a tenth of a latest request's CPU time), and
+    /// so is an as-of from kept history.
     pub async fn json(self, form: QueryForm) -> Result<Bytes, QueryError> {
-        if let (QueryForm::Latest, Some(kept)) = (&form, &self.live) {
-            self.query.ready()?;
-            return kept.json(|record| to_json(&Answer::One(V::from(record))));
+        match (form, &self.live) {
+            (QueryForm::Latest, Some(kept)) => {
+                self.query.ready()?;
+                kept.json(|record| to_json(&Answer::One(V::from(record))))
+            }
+            (QueryForm::AsOf(t), _) => {
+                self.query.ready()?;
+                match self.as_of(t).await? {
+                    Some(Row::Kept(json)) if !json.is_empty() => Ok(json),
+                    row => to_json(&Answer::One(self.found(row, t)?)),
+                }
+            }
+            (form, _) => to_json(&self.answer(form).await?),
         }
-        to_json(&self.answer(form).await?)
+    }
+
+    /// The row at or before `t`: its answer from kept history (written as [`to_json`]
+    /// writes it), or its record from the store.
+    async fn as_of(&self, t: Millis) -> Result<Option<Row>, QueryError> {
+        let view = self.view;
+        let render = move |record: &Record, out: &mut Vec<u8>| match view(record) {
+            Some(one) => write_json(out, &Answer::One(one)).map(|()| true),
+            None => Ok(false),
+        };
+        let stored = self.query.live.stored();
+        (self.query.history)
+            .as_of(
+                &*self.query.store,
+                stored,
+                self.series,
+                (self.entity, self.id),
+                t,
+                &render,
+            )
+            .await
+    }
+
+    /// The view of the row found at or before `t`.
+    fn found(&self, row: Option<Row>, t: Millis) -> Result<V, QueryError> {
+        match row {
+            Some(Row::Kept(json)) if !json.is_empty() => serde_json::from_slice(&json)
+                .map_err(|e| QueryError::Internal(format!("cannot read a kept answer: {e}"))),
+            Some(Row::Stored(record)) => self.one(Some(&record), Some(t)),
+            _ => self.one(None, Some(t)),
+        }
+    }
+
+    /// The view of `record`; none is a 404 (at or before `at`, or at all).
+    fn one(&self, record: Option<&Record>, at: Option<Millis>) -> Result<V, QueryError> {
+        record.and_then(self.view).ok_or_else(|| {
+            let (what, id) = (self.what, self.id);
+            QueryError::NotFound(match at {
+                Some(t) => format!("No data for {what} {id} at or before {t}"),
+                None => format!("No data yet for {what} {id}"),
+            })
+        })
     }
 }
 
 fn to_json(value: &impl Serialize) -> Result<Bytes, QueryError> {
     // One answer is about 300 bytes: no regrowth from empty on the way there.
     let mut out = Vec::with_capacity(512);
-    serde_json::to_writer(&mut out, value)
-        .map(|()| Bytes::from(out))
+    write_json(&mut out, value).map(|()| Bytes::from(out))
+}
+
+fn write_json(out: &mut Vec<u8>, value: &impl Serialize) -> Result<(), QueryError> {
+    serde_json::to_writer(out, value)
         .map_err(|e| QueryError::Internal(format!("cannot write JSON: {e}")))
 }

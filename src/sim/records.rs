@@ -182,38 +182,6 @@ impl Record {
             Record::Arrival(r) => r.time,
         }
     }
-
-    /// Makes this record's ids and lists share `earlier`'s allocations where they are
-    /// equal: rows of one entity repeat them, and many rows kept in memory then cost them
-    /// once.
-    pub fn share_with(&mut self, earlier: &Record) {
-        fn share<T: PartialEq + Clone>(mine: &mut T, theirs: &T) {
-            if mine == theirs {
-                mine.clone_from(theirs);
-            }
-        }
-        match (self, earlier) {
-            (Record::Position(a), Record::Position(b)) => {
-                share(&mut a.bus_id, &b.bus_id);
-                share(&mut a.line_id, &b.line_id);
-                share(&mut a.next_stop_id, &b.next_stop_id);
-                share(&mut a.trip_id, &b.trip_id);
-            }
-            (Record::People(a), Record::People(b)) => {
-                share(&mut a.stop_id, &b.stop_id);
-                share(&mut a.line_ids, &b.line_ids);
-                share(&mut a.waiting, &b.waiting);
-            }
-            (Record::Sensor(a), Record::Sensor(b)) => share(&mut a.entity_id, &b.entity_id),
-            (Record::Arrival(a), Record::Arrival(b)) => {
-                share(&mut a.bus_id, &b.bus_id);
-                share(&mut a.line_id, &b.line_id);
-                share(&mut a.stop_id, &b.stop_id);
-                share(&mut a.trip_id, &b.trip_id);
-            }
-            _ => {}
-        }
-    }
 }
 
 /// Everything recorded by one or more steps, in time order within each series.
@@ -244,46 +212,5 @@ impl Records {
         let mut positions: Vec<&BusPosition> = self.positions.iter().collect();
         positions.sort_unstable_by_key(|p| (p.bus_id.as_str(), p.time.0));
         positions
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Equal ids end up in one allocation; different ones stay apart.
-    #[test]
-    fn records_share_equal_ids() {
-        let position = |next: &str, trip: &str| BusPosition {
-            bus_id: BusId::parse("B001").unwrap(),
-            line_id: LineId::parse("L1").unwrap(),
-            time: Millis(0),
-            latitude: 40.4,
-            longitude: -3.7,
-            speed_kmh: 20.0,
-            direction: 0,
-            passenger_count: 3,
-            next_stop_id: StopId::parse(next).unwrap(),
-            distance_to_next_stop_m: 100.0,
-            at_stop: false,
-            in_service: true,
-            trip_id: Some(Arc::from(trip)),
-            delay_s: None,
-        };
-        let earlier = Record::Position(position("S001", "T1"));
-        let mut later = Record::Position(position("S002", "T1"));
-        let before = later.clone();
-        later.share_with(&earlier);
-        assert_eq!(later, before, "sharing changes no value");
-        let (Record::Position(a), Record::Position(b)) = (&earlier, &later) else {
-            unreachable!()
-        };
-        let same = |x: &str, y: &str| std::ptr::eq(x.as_ptr(), y.as_ptr());
-        assert!(same(a.bus_id.as_str(), b.bus_id.as_str()));
-        assert!(same(
-            a.trip_id.as_deref().unwrap(),
-            b.trip_id.as_deref().unwrap()
-        ));
-        assert!(!same(a.next_stop_id.as_str(), b.next_stop_id.as_str()));
     }
 }
