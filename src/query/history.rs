@@ -348,6 +348,31 @@ mod tests {
         }
     }
 
+    /// B002's position at or before `t`, as `history` answers it.
+    async fn b002(
+        history: &History,
+        store: &SqliteStore,
+        bus: usize,
+        stored: Option<Stored>,
+        t: Millis,
+    ) -> Option<Vec<u8>> {
+        let row = history.as_of(
+            store,
+            stored,
+            Series::BusPositions,
+            (bus, "B002"),
+            t,
+            &render,
+        );
+        answer(row.await.unwrap())
+    }
+
+    /// B002's position at or before `t` in the store.
+    async fn stored_b002(store: &SqliteStore, t: Millis) -> Option<Vec<u8>> {
+        let row = store.as_of(Series::BusPositions, "B002", t).await.unwrap();
+        answer(row.map(Row::Stored))
+    }
+
     fn at(minutes: f64) -> Millis {
         Millis(Millis::parse(START).unwrap().0 + (minutes * 60_000.0) as i64)
     }
@@ -422,29 +447,8 @@ mod tests {
         write(&store, records).await;
         let history = History::default();
         let bus = network.bus_index("B002").unwrap();
-        let ask = async |stored, t| {
-            answer(
-                (history.as_of(
-                    &store,
-                    stored,
-                    Series::BusPositions,
-                    (bus, "B002"),
-                    t,
-                    &render,
-                ))
-                .await
-                .unwrap(),
-            )
-        };
-        let row_at = async |t| {
-            answer(
-                store
-                    .as_of(Series::BusPositions, "B002", t)
-                    .await
-                    .unwrap()
-                    .map(Row::Stored),
-            )
-        };
+        let ask = async |stored, t| b002(&history, &store, bus, stored, t).await;
+        let row_at = async |t| stored_b002(&store, t).await;
         let sealed = |until| {
             Some(Stored {
                 until,
@@ -475,28 +479,9 @@ mod tests {
                 until: at(25.0),
                 kept_from,
             });
-            answer(
-                (history.as_of(
-                    &store,
-                    stored,
-                    Series::BusPositions,
-                    (bus, "B002"),
-                    t,
-                    &render,
-                ))
-                .await
-                .unwrap(),
-            )
+            b002(&history, &store, bus, stored, t).await
         };
-        let row_at = async |t| {
-            answer(
-                store
-                    .as_of(Series::BusPositions, "B002", t)
-                    .await
-                    .unwrap()
-                    .map(Row::Stored),
-            )
-        };
+        let row_at = async |t| stored_b002(&store, t).await;
         let (at_4, at_6) = (row_at(at(4.0)).await, row_at(at(6.0)).await);
         assert!(at_4.is_some());
         for _ in 0..4 {
