@@ -81,3 +81,61 @@ fn prediction(
         distance: call.distance_m.round(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// B001 in service heading for its line's third stop, with or without a trip.
+    fn b001(net: &Network, trip_id: Option<&str>, now: Millis) -> BusPosition {
+        let bus = &net.buses[net.bus_index("B001").unwrap()];
+        let line = &net.lines[bus.line];
+        let next = &net.stops[line.stops[2]];
+        BusPosition {
+            bus_id: bus.id.clone(),
+            line_id: line.id.clone(),
+            time: now,
+            latitude: next.position.lat,
+            longitude: next.position.lon,
+            speed_kmh: 20.0,
+            direction: 0,
+            passenger_count: 10,
+            next_stop_id: next.id.clone(),
+            distance_to_next_stop_m: 200.0,
+            at_stop: false,
+            in_service: true,
+            trip_id: trip_id.map(Arc::from),
+            delay_s: None,
+        }
+    }
+
+    /// A bus with no trip yet (it starts mid-route until it first turns round) is
+    /// predicted without a schedule on its way; once round, on the trip it will take.
+    #[test]
+    fn a_bus_without_a_trip_has_a_schedule_only_after_turning_round() {
+        let net = Network::default_network();
+        let now = Millis::parse("2026-11-24T09:00:00Z").unwrap();
+        let line = &net.lines[net.buses[net.bus_index("B001").unwrap()].line];
+        let positions = [b001(&net, None, now)];
+
+        let ahead = predict(&net, line.stops[2], &positions, now);
+        let [a] = &ahead[..] else {
+            panic!("one prediction: {ahead:?}")
+        };
+        assert_eq!((&a.trip_id, &a.scheduled, a.delay_s), (&None, &None, None));
+        assert_eq!(a.direction, 0);
+
+        let behind = predict(&net, line.stops[1], &positions, now);
+        let [b] = &behind[..] else {
+            panic!("one prediction: {behind:?}")
+        };
+        assert_eq!(b.direction, 1, "after turning round");
+        assert!(b.trip_id.is_some(), "{b:?}");
+        let (predicted, scheduled) = (Millis::parse(&b.predicted).unwrap(), b.scheduled.as_deref());
+        let scheduled = Millis::parse(scheduled.expect("the trip's schedule")).unwrap();
+        let delay = ((predicted.0 - scheduled.0) as f64 / 1000.0).round() as i64;
+        assert_eq!(b.delay_s, Some(delay));
+    }
+}
