@@ -84,12 +84,10 @@ fn prediction(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
-    /// B001 in service heading for its line's third stop, with or without a trip.
-    fn b001(net: &Network, trip_id: Option<&str>, now: Millis) -> BusPosition {
+    /// B001 in service heading for its line's third stop, with no trip yet.
+    fn b001(net: &Network, now: Millis) -> BusPosition {
         let bus = &net.buses[net.bus_index("B001").unwrap()];
         let line = &net.lines[bus.line];
         let next = &net.stops[line.stops[2]];
@@ -106,7 +104,7 @@ mod tests {
             distance_to_next_stop_m: 200.0,
             at_stop: false,
             in_service: true,
-            trip_id: trip_id.map(Arc::from),
+            trip_id: None,
             delay_s: None,
         }
     }
@@ -118,7 +116,7 @@ mod tests {
         let net = Network::default_network();
         let now = Millis::parse("2026-11-24T09:00:00Z").unwrap();
         let line = &net.lines[net.buses[net.bus_index("B001").unwrap()].line];
-        let positions = [b001(&net, None, now)];
+        let positions = [b001(&net, now)];
 
         let ahead = predict(&net, line.stops[2], &positions, now);
         let [a] = &ahead[..] else {

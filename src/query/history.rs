@@ -138,7 +138,7 @@ impl Stretch {
 /// A row as found: its answer kept in memory (a view of a shared buffer, not a copy), or
 /// the record read from the store.
 pub enum Row {
-    /// The JSON of the row's answer (empty: the row has none).
+    /// The JSON of the row's answer.
     Kept(Bytes),
     Stored(Record),
 }
@@ -210,7 +210,8 @@ impl History {
                     && let Some((time, json)) = stretch.at(at)
                     && time >= stored.kept_from
                 {
-                    return Ok(Some(Row::Kept(json)));
+                    // An empty answer: the row has no view, so there is no answer.
+                    return Ok((!json.is_empty()).then_some(Row::Kept(json)));
                 }
             }
         }

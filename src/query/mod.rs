@@ -412,7 +412,7 @@ where
             (QueryForm::AsOf(t), _) => {
                 self.query.ready()?;
                 match self.as_of(t).await? {
-                    Some(Row::Kept(json)) if !json.is_empty() => Ok(json),
+                    Some(Row::Kept(json)) => Ok(json),
                     row => to_json(&Answer::One(self.found(row, t)?)),
                 }
             }
@@ -444,10 +444,10 @@ where
     /// The view of the row found at or before `t`.
     fn found(&self, row: Option<Row>, t: Millis) -> Result<V, QueryError> {
         match row {
-            Some(Row::Kept(json)) if !json.is_empty() => serde_json::from_slice(&json)
+            Some(Row::Kept(json)) => serde_json::from_slice(&json)
                 .map_err(|e| QueryError::Internal(format!("cannot read a kept answer: {e}"))),
             Some(Row::Stored(record)) => self.one(Some(&record), Some(t)),
-            _ => self.one(None, Some(t)),
+            None => self.one(None, Some(t)),
         }
     }
 
