@@ -5,9 +5,9 @@
 # load generator does the same work per request), and latest on B001 as a fixed request.
 # Each with madbus's CPU time per request, and the server-side p99 and p99.9 from the access
 # log (on two cores shared with wrk, wrk's p99 is mostly the wait for a core: a preempted
-# worker's requests all take one 4 ms scheduler tick more). First, 10 s as-of runs read the history asked
-# for into memory until one reads less than 1 % more (at most 6; each reported as a warm-up
-# run): the rounds measure the steady state. Alternating takes the machine's drift out of
+# worker's requests all take one 4 ms scheduler tick more). First, 10 s as-of runs read the
+# history asked for into memory until one reads less than 1 % more (at most 6; each reported
+# as a warm-up run): the rounds measure the steady state. Alternating takes the machine's drift out of
 # the ratios (bench/http.sh measures each once). Loopback only.
 # Usage: bash bench/asof_rounds.sh [ROUNDS]
 set -euo pipefail
@@ -16,23 +16,23 @@ source bench/lib.sh
 need wrk:wrk
 ROUNDS=${1:-4}
 PORT=18094
-start_madbus $PORT 5d "$OUT/asof-rounds.log"
-CLEANUP+=("rm -f '$OUT/asof-rounds.log'") # millions of access-log lines
+LOG=$OUT/asof-rounds.log
+start_madbus $PORT 5d "$LOG"
+CLEANUP+=("rm -f '$LOG'") # millions of access-log lines
 H=(-H "x-api-key: $KEY" -H "x-group-name: bench")
 NOW=$(($(date +%s) * 1000))
 export MADBUS_KEY=$KEY MADBUS_GROUP=bench FROM_MS=$((NOW - 5 * 86400 * 1000 + 60000)) TO_MS=$NOW
 scripted() { wrk -t2 -c10 -d"$1"s --latency -s bench/asof.lua "http://127.0.0.1:$PORT"; }
 fixed() { wrk -t2 -c10 -d"$1"s --latency "${H[@]}" "http://127.0.0.1:$PORT/bus-position/B001?mode=latest"; }
-LOG=$OUT/asof-rounds.log
 # run NAME COMMAND...: wrk's report in $OUT/asof-rounds-NAME.txt; prints "req/s p99_ms cpu_us
 # server_p99_ms server_p999_ms" (server-side: the access log's lines of this run).
 run() {
-  local report=$OUT/asof-rounds-$1.txt cpu from p50 p99 p999
+  local report=$OUT/asof-rounds-$1.txt cpu from p99 p999
   shift
   from=$(stat -c %s "$LOG")
   cpu=$(cpu_per_request "$report" "$MADBUS_PID" "$@")
   sleep 0.3 # the log writer's thread catches up
-  read -r p50 p99 p999 < <(server_latency_ms "$LOG" "$from")
+  read -r _ p99 p999 < <(server_latency_ms "$LOG" "$from")
   echo "$(rps "$report") $(wrk_p99_ms "$report") $cpu $p99 $p999"
 }
 stretches() {

@@ -312,7 +312,9 @@ async fn batched_positions_are_the_same_positions_in_fewer_messages() {
             );
             in_frames += 1;
             let t = p["time"].as_str().unwrap();
-            if (*first..=*last).contains(&t) {
+            // Not the last step: the per-bus reader's time may have run out half-way
+            // through its messages.
+            if (*first..*last).contains(&t) {
                 assert_eq!(seen.get(&key_of(p)), Some(p), "the same position both ways");
                 compared += 1;
             }
