@@ -11,7 +11,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use postgres::PostgresStore;
-pub use sqlite::{SqliteStore, insert_rows as sqlite_insert_rows};
+pub use sqlite::{
+    SqliteStore, WRITER_SETTINGS as SQLITE_WRITER_SETTINGS, insert_rows as sqlite_insert_rows,
+};
 
 use crate::network::BusId;
 pub use crate::sim::Record;
