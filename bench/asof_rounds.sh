@@ -7,8 +7,8 @@
 # log (on two cores shared with wrk, wrk's p99 is mostly the wait for a core: a preempted
 # worker's requests all take one 4 ms scheduler tick more). First, 10 s as-of runs read the
 # history asked for into memory until one reads less than 1 % more (at most 6; each reported
-# as a warm-up run): the rounds measure the steady state. Alternating takes the machine's drift out of
-# the ratios (bench/http.sh measures each once). Loopback only.
+# as a warm-up run): the rounds measure the steady state. Alternating takes the machine's
+# drift out of the ratios (bench/http.sh measures each once). Loopback only.
 # Usage: bash bench/asof_rounds.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ run() {
   from=$(stat -c %s "$LOG")
   cpu=$(cpu_per_request "$report" "$MADBUS_PID" "$@")
   sleep 0.3 # the log writer's thread catches up
-  read -r _ p99 p999 < <(server_latency_ms "$LOG" "$from")
+  read -r p99 p999 < <(server_latency_ms "$LOG" "$from")
   echo "$(rps "$report") $(wrk_p99_ms "$report") $cpu $p99 $p999"
 }
 stretches() {

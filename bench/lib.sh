@@ -101,14 +101,14 @@ cpu_per_request() {
 }
 
 # Server-side latency, from the access log (each line's latencyMs: the gateway's time for the
-# request, without the load tool's wait for a core): "p50 p99 p99.9" in ms over the lines
+# request, without the load tool's wait for a core): "p99 p99.9" in ms over the lines
 # written to LOG after byte OFFSET (take it with `stat -c %s LOG` before the run).
 # The log shows microseconds.
 server_latency_ms() {
   tail -c +"$(($2 + 1))" "$1" | grep -o '"latencyMs":[0-9.]*' | cut -d: -f2 | sort -g |
     awk '{v[NR] = $1}
       function at(q,  i) { i = int(NR * q); if (i < NR * q) i++; return v[i < 1 ? 1 : i] }
-      END { if (NR) printf "%s %s %s\n", at(0.5), at(0.99), at(0.999); else print "- - -" }'
+      END { if (NR) printf "%s %s\n", at(0.99), at(0.999); else print "- -" }'
 }
 # The median of its arguments.
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (v[int((NR + 1) / 2)] + v[int(NR / 2) + 1]) / 2}'; }

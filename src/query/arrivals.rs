@@ -131,8 +131,9 @@ mod tests {
         };
         assert_eq!(b.direction, 1, "after turning round");
         assert!(b.trip_id.is_some(), "{b:?}");
-        let (predicted, scheduled) = (Millis::parse(&b.predicted).unwrap(), b.scheduled.as_deref());
-        let scheduled = Millis::parse(scheduled.expect("the trip's schedule")).unwrap();
+        let predicted = Millis::parse(&b.predicted).unwrap();
+        let scheduled =
+            Millis::parse(b.scheduled.as_deref().expect("the trip's schedule")).unwrap();
         let delay = ((predicted.0 - scheduled.0) as f64 / 1000.0).round() as i64;
         assert_eq!(b.delay_s, Some(delay));
     }
