@@ -1,0 +1,108 @@
+"""Store layouts for the backfill goal, at SQL level (no binding costs, so only the layout
+differs): a 5-day store's bus positions copied in arrival order, 100,000 rows per
+transaction (the backfill's batch), with the store's writer settings, into
+
+  keyless   a rowid table, appended: the raw insert the goal is measured against
+  store     the store's layout: WITHOUT ROWID, PRIMARY KEY (bus_id, t), each batch by key
+  index     a rowid table appended in arrival order, with a UNIQUE index on (bus_id, t)
+  deferred  appended first, then copied by key into an empty keyed table (built at the end)
+
+then as-of reads (50,000 random bus and time) and one-hour range reads (300) on each keyed
+one. Usage: python3 bench/store_layouts.py STORE_DB WORK_DIR [VARIANTS, comma-separated]
+"""
+
+import os
+import random
+import sqlite3
+import sys
+import time
+
+SRC, WORK = sys.argv[1], sys.argv[2]
+VARIANTS = (sys.argv[3] if len(sys.argv) > 3 else "keyless,store,index,deferred").split(",")
+BATCH = 100_000
+# The store's WRITER_SETTINGS (src/store/sqlite.rs).
+SETTINGS = """PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;
+PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864;"""
+COLS = """bus_id TEXT NOT NULL, t INTEGER NOT NULL, line_id TEXT NOT NULL, latitude REAL NOT NULL,
+longitude REAL NOT NULL, speed_kmh REAL NOT NULL, direction INTEGER NOT NULL,
+passenger_count INTEGER NOT NULL, next_stop_id TEXT NOT NULL,
+distance_to_next_stop_m REAL NOT NULL, at_stop INTEGER NOT NULL, in_service INTEGER NOT NULL,
+trip_id TEXT, delay_s INTEGER"""
+KEYED = f"({COLS}, PRIMARY KEY (bus_id, t)) WITHOUT ROWID"
+# (tables to create, order of each batch)
+LAYOUTS = {
+    "keyless": ([f"CREATE TABLE d ({COLS})"], "t, bus_id"),
+    "store": ([f"CREATE TABLE d {KEYED}"], "bus_id, t"),
+    "index": ([f"CREATE TABLE d ({COLS})", "CREATE UNIQUE INDEX d_key ON d (bus_id, t)"], "bus_id, t"),
+    "deferred": ([f"CREATE TABLE d ({COLS})"], "t, bus_id"),
+}
+
+arrivals = os.path.join(WORK, "arrivals.db")
+if not os.path.exists(arrivals):
+    c = sqlite3.connect(arrivals)
+    c.execute("ATTACH ? AS s", (SRC,))
+    c.execute("CREATE TABLE a AS SELECT * FROM s.bus_positions ORDER BY t, bus_id")
+    c.commit()
+    c.close()
+c = sqlite3.connect(arrivals)
+rows = c.execute("SELECT max(rowid) FROM a").fetchone()[0]
+buses = [r[0] for r in c.execute("SELECT DISTINCT bus_id FROM a")]
+first, last = c.execute("SELECT min(t), max(t) FROM a").fetchone()
+c.close()
+rng = random.Random(1)
+as_ofs = [(rng.choice(buses), rng.randint(first, last)) for _ in range(50_000)]
+hours = [(rng.choice(buses), rng.randint(first, last - 3_600_000)) for _ in range(300)]
+
+print(f"{rows:,} bus positions, {len(buses)} buses")
+print("| layout | insert | of the raw insert | file | as-of | one-hour range |")
+print("|---|---|---|---|---|---|")
+raw = None
+for v in VARIANTS:
+    tables, order = LAYOUTS[v]
+    path = os.path.join(WORK, f"{v}.db")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    c = sqlite3.connect(path, isolation_level=None)
+    c.executescript(SETTINGS)
+    for ddl in tables:
+        c.execute(ddl)
+    c.execute("ATTACH ? AS src", (arrivals,))
+    start = time.perf_counter()
+    for lo in range(1, rows + 1, BATCH):
+        c.execute("BEGIN")
+        c.execute(
+            f"INSERT OR IGNORE INTO d SELECT * FROM src.a WHERE rowid >= ? AND rowid < ? ORDER BY {order}",
+            (lo, lo + BATCH),
+        )
+        c.execute("COMMIT")
+    if v == "deferred":
+        c.execute("BEGIN")
+        c.execute(f"CREATE TABLE k {KEYED}")
+        c.execute("INSERT INTO k SELECT * FROM d ORDER BY bus_id, t")
+        c.execute("DROP TABLE d")
+        c.execute("ALTER TABLE k RENAME TO d")
+        c.execute("COMMIT")
+    took = time.perf_counter() - start
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    c.close()
+    raw = raw or (took if v == "keyless" else None)
+    size = f"{os.path.getsize(path) / 1e6:.0f} MB"
+    against = f"{took / raw:.2f}x" if raw else ""
+    if v == "keyless":  # no key: a read would scan the table
+        print(f"| {v} | {took:.2f} s | {against} | {size} | | |", flush=True)
+        os.remove(path)
+        continue
+    r = sqlite3.connect(path)
+    r.execute("PRAGMA mmap_size = 1073741824")  # as the store's readers
+    s = time.perf_counter()
+    for bus, t in as_ofs:
+        r.execute("SELECT * FROM d WHERE bus_id = ? AND t <= ? ORDER BY t DESC LIMIT 1", (bus, t)).fetchone()
+    as_of = (time.perf_counter() - s) / len(as_ofs) * 1e6
+    s = time.perf_counter()
+    for bus, t in hours:
+        r.execute("SELECT * FROM d WHERE bus_id = ? AND t >= ? AND t < ? ORDER BY t", (bus, t, t + 3_600_000)).fetchall()
+    hour = (time.perf_counter() - s) / len(hours) * 1e3
+    r.close()
+    os.remove(path)
+    print(f"| {v} | {took:.2f} s | {against} | {size} | {as_of:.1f} µs | {hour:.2f} ms |", flush=True)
