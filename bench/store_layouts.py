@@ -4,7 +4,8 @@ transaction (the backfill's batch), with the store's writer settings, into
 
   keyless   a rowid table, appended: the raw insert the goal is measured against
   store     the store's layout: WITHOUT ROWID, PRIMARY KEY (bus_id, t), each batch by key
-  index     a rowid table appended in arrival order, with a UNIQUE index on (bus_id, t)
+  index     a rowid table appended batch by batch (each in key order, for the index),
+            with a UNIQUE index on (bus_id, t)
   deferred  appended first, then copied by key into an empty keyed table (built at the end)
 
 then as-of reads (50,000 random bus and time) and one-hour range reads (300) on each keyed
