@@ -24,19 +24,6 @@ BATCH = 100_000
 # The store's WRITER_SETTINGS (src/store/sqlite.rs).
 SETTINGS = """PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;
 PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864;"""
-COLS = """bus_id TEXT NOT NULL, t INTEGER NOT NULL, line_id TEXT NOT NULL, latitude REAL NOT NULL,
-longitude REAL NOT NULL, speed_kmh REAL NOT NULL, direction INTEGER NOT NULL,
-passenger_count INTEGER NOT NULL, next_stop_id TEXT NOT NULL,
-distance_to_next_stop_m REAL NOT NULL, at_stop INTEGER NOT NULL, in_service INTEGER NOT NULL,
-trip_id TEXT, delay_s INTEGER"""
-KEYED = f"({COLS}, PRIMARY KEY (bus_id, t)) WITHOUT ROWID"
-# (tables to create, order of each batch)
-LAYOUTS = {
-    "keyless": ([f"CREATE TABLE d ({COLS})"], "t, bus_id"),
-    "store": ([f"CREATE TABLE d {KEYED}"], "bus_id, t"),
-    "index": ([f"CREATE TABLE d ({COLS})", "CREATE UNIQUE INDEX d_key ON d (bus_id, t)"], "bus_id, t"),
-    "deferred": ([f"CREATE TABLE d ({COLS})"], "t, bus_id"),
-}
 
 arrivals = os.path.join(WORK, "arrivals.db")
 if not os.path.exists(arrivals):
@@ -45,6 +32,25 @@ if not os.path.exists(arrivals):
     c.execute("CREATE TABLE a AS SELECT * FROM s.bus_positions ORDER BY t, bus_id")
     c.commit()
     c.close()
+c = sqlite3.connect(SRC)
+(store_table,) = c.execute("SELECT sql FROM sqlite_master WHERE name = 'bus_positions'").fetchone()
+c.close()
+
+
+def keyed(name):
+    """The store's own table (its CREATE TABLE, from the store), named `name`."""
+    return store_table.replace("bus_positions", name, 1)
+
+
+# A table of the same columns and no key, created from a query (as the Rust bench's baseline).
+KEYLESS = "CREATE TABLE d AS SELECT * FROM src.a WHERE 0"
+# The tables of each layout, and the order of each batch.
+LAYOUTS = {
+    "keyless": ([KEYLESS], "t, bus_id"),
+    "store": ([keyed("d")], "bus_id, t"),
+    "index": ([KEYLESS, "CREATE UNIQUE INDEX d_key ON d (bus_id, t)"], "bus_id, t"),
+    "deferred": ([KEYLESS], "t, bus_id"),
+}
 c = sqlite3.connect(arrivals)
 rows = c.execute("SELECT max(rowid) FROM a").fetchone()[0]
 buses = [r[0] for r in c.execute("SELECT DISTINCT bus_id FROM a")]
@@ -66,9 +72,9 @@ for v in VARIANTS:
             os.remove(path + suffix)
     c = sqlite3.connect(path, isolation_level=None)
     c.executescript(SETTINGS)
+    c.execute("ATTACH ? AS src", (arrivals,))
     for ddl in tables:
         c.execute(ddl)
-    c.execute("ATTACH ? AS src", (arrivals,))
     start = time.perf_counter()
     for lo in range(1, rows + 1, BATCH):
         c.execute("BEGIN")
@@ -79,7 +85,7 @@ for v in VARIANTS:
         c.execute("COMMIT")
     if v == "deferred":
         c.execute("BEGIN")
-        c.execute(f"CREATE TABLE k {KEYED}")
+        c.execute(keyed("k"))
         c.execute("INSERT INTO k SELECT * FROM d ORDER BY bus_id, t")
         c.execute("DROP TABLE d")
         c.execute("ALTER TABLE k RENAME TO d")
