@@ -108,9 +108,10 @@ fn report_30_days(before: &Run, month: &Run, after: &Run) {
 
 /// The raw insert of the same rows: 5 days simulated an hour at a time, each hour's records
 /// inserted by the store's own row writer, with the store's writer settings, into tables of
-/// the store's columns, one transaction. Only the inserts and the commit are timed. Without `keyed` the tables have
-/// no key (appended rowid tables: the baseline); with it they are the store's own
-/// tables, keys included, which says how much of the backfill is SQLite's keyed insert.
+/// the store's columns, one transaction. Only the inserts and the commit are timed. Without
+/// `keyed` the tables have no key (appended rowid tables: the baseline); with it they
+/// are the store's own tables, keys included, which says how much of the backfill is
+/// SQLite's keyed insert.
 /// Returns (seconds, rows).
 fn insert_same_rows(store_dir: &std::path::Path, keyed: bool) -> (f64, u64) {
     let dir = tempfile::tempdir().unwrap();
