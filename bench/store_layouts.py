@@ -9,7 +9,8 @@ transaction (the backfill's batch), with the store's writer settings, into
   deferred  appended first, then copied by key into an empty keyed table (built at the end)
 
 then as-of reads (50,000 random bus and time) and one-hour range reads (300) on each keyed
-one. Usage: python3 bench/store_layouts.py STORE_DB WORK_DIR [VARIANTS, comma-separated]
+one. PAGE_SIZE (bytes) sets every copy's page size; SQLite's default, the store's, is 4096.
+Usage: [PAGE_SIZE=N] python3 bench/store_layouts.py STORE_DB WORK_DIR [VARIANTS, comma-separated]
 """
 
 import os
@@ -21,9 +22,11 @@ import time
 SRC, WORK = sys.argv[1], sys.argv[2]
 VARIANTS = (sys.argv[3] if len(sys.argv) > 3 else "keyless,store,index,deferred").split(",")
 BATCH = 100_000
-# The store's WRITER_SETTINGS (src/store/sqlite.rs).
-SETTINGS = """PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;
-PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864;"""
+# The store's WRITER_SETTINGS (src/store/sqlite.rs), after the page size (set before any table).
+PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "4096"))
+SETTINGS = f"""PRAGMA page_size = {PAGE_SIZE}; PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384;
+PRAGMA journal_size_limit = 67108864;"""
 
 arrivals = os.path.join(WORK, "arrivals.db")
 if not os.path.exists(arrivals):
@@ -83,7 +86,7 @@ def reads_of(path):
     return f"{as_of * 1e6:.1f} µs | {hour * 1e3:.2f} ms |"
 
 
-print(f"{rows:,} bus positions, {len(buses)} buses")
+print(f"{rows:,} bus positions, {len(buses)} buses, {PAGE_SIZE}-byte pages")
 print("| layout | insert | of the raw insert | file | as-of | one-hour range |")
 print("|---|---|---|---|---|---|")
 raw = None

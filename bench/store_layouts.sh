@@ -2,7 +2,7 @@
 # Store layouts for the 5-day backfill goal (performance issue): backfills 5 days with the
 # release madbus, then bench/store_layouts.py copies its bus positions into the store's
 # layout and the alternatives, and reads them back. Loopback only.
-# Usage: bash bench/store_layouts.sh [VARIANTS, comma-separated]
+# Usage: [PAGE_SIZE=N] bash bench/store_layouts.sh [VARIANTS, comma-separated]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
