@@ -23,7 +23,10 @@ SRC, WORK = sys.argv[1], sys.argv[2]
 VARIANTS = (sys.argv[3] if len(sys.argv) > 3 else "keyless,store,index,deferred").split(",")
 BATCH = 100_000
 # The store's WRITER_SETTINGS (src/store/sqlite.rs), after the page size (set before any table).
-PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "4096"))
+PAGE_SIZE = os.environ.get("PAGE_SIZE", "4096")
+# SQLite ignores any other value without a word, and the copies would be mislabelled.
+if PAGE_SIZE not in {str(1 << n) for n in range(9, 17)}:
+    sys.exit(f"PAGE_SIZE={PAGE_SIZE!r}: SQLite's page size is a power of two, 512 to 65536")
 SETTINGS = f"""PRAGMA page_size = {PAGE_SIZE}; PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384;
 PRAGMA journal_size_limit = 67108864;"""
