@@ -31,13 +31,22 @@ SETTINGS = f"""PRAGMA page_size = {PAGE_SIZE}; PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384;
 PRAGMA journal_size_limit = 67108864;"""
 
+
+def remove_db(path):
+    """Removes a database file left in WORK by an earlier run, with its WAL files."""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+
+
+# Made anew each run: one left from another store would be copied in its place.
 arrivals = os.path.join(WORK, "arrivals.db")
-if not os.path.exists(arrivals):
-    c = sqlite3.connect(arrivals)
-    c.execute("ATTACH ? AS s", (SRC,))
-    c.execute("CREATE TABLE a AS SELECT * FROM s.bus_positions ORDER BY t, bus_id")
-    c.commit()
-    c.close()
+remove_db(arrivals)
+c = sqlite3.connect(arrivals)
+c.execute("ATTACH ? AS s", (SRC,))
+c.execute("CREATE TABLE a AS SELECT * FROM s.bus_positions ORDER BY t, bus_id")
+c.commit()
+c.close()
 c = sqlite3.connect(SRC)
 (store_table,) = c.execute("SELECT sql FROM sqlite_master WHERE name = 'bus_positions'").fetchone()
 c.close()
@@ -96,9 +105,7 @@ raw = None
 for v in VARIANTS:
     tables, order = LAYOUTS[v]
     path = os.path.join(WORK, f"{v}.db")
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(path + suffix):
-            os.remove(path + suffix)
+    remove_db(path)
     c = sqlite3.connect(path, isolation_level=None)
     c.executescript(SETTINGS)
     c.execute("ATTACH ? AS src", (arrivals,))
